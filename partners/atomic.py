@@ -1,0 +1,74 @@
+"""Atomic file replacement: readers see the old bytes or the new bytes, never a mix."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sweep_temp_files(target: Path) -> list[Path]:
+    """Remove temp files an interrupted write of `target` left behind.
+
+    Call only while holding the lock that serializes writers of `target`.
+    """
+    swept = []
+    prefix = _temp_prefix(target)
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(target.parent):
+            if entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    swept.append(Path(entry.path))
+    return swept
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, `os.replace`, fsync of the folder.
+
+    On any failure the old file is left as it was and the temp file is removed.
+    """
+    fd, temp_name = tempfile.mkstemp(
+        prefix=_temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent
+    )
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if target.exists():
+            os.chmod(temp_name, target.stat().st_mode & 0o777)
+        else:
+            os.chmod(temp_name, 0o644)
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    fsync_dir(target.parent)
+
+
+def write_if_changed(target: Path, data: bytes) -> bool:
+    """Write only when the bytes differ, so unchanged files keep their mtime."""
+    try:
+        if target.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    write_atomic(target, data)
+    return True

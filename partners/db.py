@@ -1,0 +1,143 @@
+"""Reading and writing partner tiers in bulk with plain SQL.
+
+Optimization: the ORM builds a model instance per row and `bulk_create` of 100,000 rows takes
+about 11 s here; `executemany` over the same table takes well under one. Only this module
+touches the table this way; the admin uses the ORM on the same model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+
+from partners.models import PartnerTier
+from partners.normalize import format_timestamp
+from partners.records import Record, record_dict
+
+TABLE = PartnerTier._meta.db_table
+COLUMNS = (
+    "id",
+    "name",
+    "tier",
+    "program",
+    "oem",
+    "poc",
+    "notes",
+    "name_key",
+    "oem_key",
+    "created_at",
+    "updated_at",
+)
+
+
+@dataclass(slots=True)
+class Row:
+    """A partner tier as the database holds it, times as `YYYY-MM-DDTHH:MM:SSZ`."""
+
+    id: int
+    name: str
+    tier: str
+    program: str
+    oem: str
+    poc: str | None
+    notes: str | None
+    name_key: str
+    oem_key: str
+    created_at: str
+    updated_at: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.oem_key, self.name_key)
+
+    def compared(self) -> tuple[str | None, ...]:
+        return (self.name, self.tier, self.program, self.oem, self.poc, self.notes)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return record_dict(self)
+
+
+def _from_db_time(value: str | datetime) -> str:
+    if isinstance(value, str):  # SQLite: "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC
+        return f"{value[:10]}T{value[11:19]}Z"
+    return format_timestamp(value)
+
+
+def _to_db_time(value: str) -> str:
+    if connection.vendor == "sqlite":
+        return f"{value[:10]} {value[11:19]}"
+    return value  # PostgreSQL casts ISO 8601 text with its zone
+
+
+def read_rows() -> list[Row]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM {TABLE}")
+        rows = cursor.fetchall()
+    return [
+        Row(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            _from_db_time(r[9]),
+            _from_db_time(r[10]),
+        )
+        for r in rows
+    ]
+
+
+def insert(records: Sequence[Record]) -> None:
+    if not records:
+        return
+    sql = (
+        f"INSERT INTO {TABLE} (name, tier, program, oem, poc, notes, name_key, oem_key, "
+        "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    )
+    params = [
+        (
+            r.name,
+            r.tier,
+            r.program,
+            r.oem,
+            r.poc,
+            r.notes,
+            r.name_key,
+            r.oem_key,
+            _to_db_time(r.created_at or ""),
+            _to_db_time(r.updated_at or ""),
+        )
+        for r in records
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def update(pairs: Iterable[tuple[int, Record]]) -> None:
+    sql = (
+        f"UPDATE {TABLE} SET name = %s, tier = %s, program = %s, oem = %s, poc = %s, "
+        "notes = %s, updated_at = %s WHERE id = %s"
+    )
+    params = [
+        (r.name, r.tier, r.program, r.oem, r.poc, r.notes, _to_db_time(r.updated_at or ""), pk)
+        for pk, r in pairs
+    ]
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+
+def delete(ids: Sequence[int], chunk: int = 500) -> None:
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            cursor.execute(
+                f"DELETE FROM {TABLE} WHERE id IN ({', '.join(['%s'] * len(part))})", part
+            )

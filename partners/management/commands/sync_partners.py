@@ -1,0 +1,163 @@
+"""`manage.py sync_partners`: a thin door onto the sync engine."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+
+SHOWN_PER_CATEGORY = 50
+LARGE_INPUT_BYTES = 1_000_000
+ARROWS = {"up": "↑", "down": "↓", "changed": ""}
+
+
+def plural(count: int, word: str = "record") -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def describe(value: Any) -> str:
+    return "(empty)" if value is None else str(value)
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare partner tier files with the database; with --apply, write the changes and "
+        "the store. Exit codes: 0 success, 1 validation failed (nothing written), 2 unusable "
+        "input or arguments, 3 the sync could not finish (busy, store or database error)."
+    )
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "paths",
+            nargs="*",
+            metavar="PATH",
+            help="input files or folders (default: PARTNERS_INPUT_DIR/partners_*)",
+        )
+        parser.add_argument("--apply", action="store_true", help="write the changes")
+        parser.add_argument(
+            "--prune", action="store_true", help="remove records missing from the input"
+        )
+        parser.add_argument("--format", choices=["text", "json"], default="text")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from partners.sync import InputError, LoadError, StoreError, SyncBusy, run_sync
+
+        try:
+            with self._progress(options["paths"], options["format"]) as on_stage:
+                result = run_sync(
+                    options["paths"],
+                    apply=options["apply"],
+                    prune=options["prune"],
+                    source="cli",
+                    on_stage=on_stage,
+                )
+        except (InputError, LoadError) as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        except (SyncBusy, StoreError) as exc:
+            raise CommandError(str(exc), returncode=3) from None
+        except DatabaseError as exc:
+            raise CommandError(f"Database error: {exc}", returncode=3) from None
+
+        for warning in result.warnings:
+            self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        elif result.ok:
+            self._write_text(result)
+        if not result.ok:
+            if options["format"] == "text":
+                for error in result.errors:
+                    self.stderr.write(self.style.ERROR(str(error)))
+            raise CommandError(f"{result.error_message}; nothing was written", returncode=1)
+
+    def _progress(self, paths: list[str], fmt: str):
+        """A spinner with the current stage on stderr, for large inputs on a terminal."""
+        if not self.stderr.isatty():
+            return nullcontext(None)
+        from partners.sync import InputError, resolve_inputs
+
+        try:
+            size = sum(p.stat().st_size for p in resolve_inputs(paths) if p.is_file())
+        except (InputError, OSError):
+            return nullcontext(None)
+        if size < LARGE_INPUT_BYTES:
+            return nullcontext(None)
+        return _Spinner(self.stderr)
+
+    def _write_text(self, result) -> None:
+        out = self.stdout.write
+        applied = result.applied
+        if not applied:
+            out("Dry run: nothing was written (use --apply to write).")
+        out("Read " + ", ".join(s["path"] for s in result.sources))
+        plan = result.plan
+        self._section("Added" if applied else "Would add", plan.added, self._added_line)
+        self._section("Updated" if applied else "Would update", plan.updated, self._updated_line)
+        out(f"Unchanged: {plural(len(plan.unchanged))}")
+        if result.prune:
+            self._section("Removed" if applied else "Would remove", plan.missing, self._key_line)
+        else:
+            self._section(
+                "Missing from the input (kept; --prune removes)",
+                plan.missing,
+                self._key_line,
+                always=False,
+            )
+        if applied:
+            store = _store_display()
+            out(f"Wrote {store}" if result.store_written else f"{store} already up to date")
+
+    def _section(self, title: str, items: list, line, always: bool = True) -> None:
+        if not items and not always:
+            return
+        self.stdout.write(f"{title} {plural(len(items))}" + (":" if items else ""))
+        for item in items[:SHOWN_PER_CATEGORY]:
+            self.stdout.write(f"  {line(item)}")
+        if len(items) > SHOWN_PER_CATEGORY:
+            more = len(items) - SHOWN_PER_CATEGORY
+            self.stdout.write(f"  … and {more:,} more (--format json lists them all)")
+
+    @staticmethod
+    def _added_line(record) -> str:
+        return f"+ {record.oem} / {record.name}: {record.tier} ({record.program})"
+
+    @staticmethod
+    def _key_line(row) -> str:
+        return f"- {row.oem} / {row.name}: {row.tier} ({row.program})"
+
+    @staticmethod
+    def _updated_line(update) -> str:
+        parts = []
+        for name, change in update.changes.items():
+            arrow = ARROWS.get(change.get("direction", "changed"), "")
+            text = f"{name} {describe(change['old'])} → {describe(change['new'])}"
+            parts.append(f"{text} {arrow}".rstrip())
+        return f"~ {update.record.oem} / {update.record.name}: {'; '.join(parts)}"
+
+
+def _store_display() -> str:
+    from django.conf import settings
+
+    from partners.sync import display_path
+
+    return display_path(Path(settings.PARTNERS_STORE_PATH))
+
+
+class _Spinner:
+    def __init__(self, stream) -> None:
+        from rich.console import Console
+
+        self.console = Console(file=stream._out, stderr=True)
+        self.status = self.console.status("Starting")
+
+    def __enter__(self):
+        self.status.__enter__()
+        return lambda stage: self.status.update(f"{stage}…")
+
+    def __exit__(self, *exc: Any) -> None:
+        self.status.__exit__(*exc)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from partners.normalize import identity_key
+
+
+class PartnerTier(models.Model):
+    """Which tier a partner holds in one OEM's partner program."""
+
+    name = models.CharField(max_length=200)
+    tier = models.CharField(max_length=100)
+    program = models.CharField(max_length=200)
+    oem = models.CharField("OEM", max_length=200)
+    poc = models.CharField("POC", max_length=200, null=True, blank=True)
+    notes = models.TextField(max_length=5000, null=True, blank=True)
+    # The identity (name, OEM) as compared: NFC, casefolded, whitespace collapsed.
+    name_key = models.CharField(max_length=800, editable=False)
+    oem_key = models.CharField(max_length=800, editable=False, db_index=True)
+    created_at = models.DateTimeField(editable=False)
+    updated_at = models.DateTimeField(editable=False)
+
+    class Meta:
+        ordering = ["oem", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["oem_key", "name_key"], name="partner_unique_per_oem")
+        ]
+        permissions = [("sync", "Can import and sync partner tiers")]
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.oem} {self.tier}"
+
+    def save(self, *args, **kwargs):
+        self.name_key = identity_key(self.name)
+        self.oem_key = identity_key(self.oem)
+        # Whole seconds: the store and the API show times to the second.
+        now = timezone.now().replace(microsecond=0)
+        self.updated_at = now
+        if self.created_at is None:
+            self.created_at = now
+        super().save(*args, **kwargs)
+
+
+class SyncRun(models.Model):
+    """One applying sync, whether it succeeded, failed or was refused."""
+
+    class Source(models.TextChoices):
+        CLI = "cli"
+        ADMIN = "admin"
+        API = "api"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    files = models.JSONField(default=list)  # [{"path", "sha256"}]
+    counts = models.JSONField(default=dict)  # {"added": n, ...}
+    changes = models.JSONField(default=dict)  # what changed, capped (see sync.CHANGES_KEPT)
+    applied = models.BooleanField(default=False)
+    errors = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        state = "applied" if self.applied else "not applied"
+        return f"{self.get_source_display()} sync at {self.started_at:%Y-%m-%d %H:%M:%S} ({state})"

@@ -1,0 +1,257 @@
+"""The sync engine: load → normalize → validate → diff → apply → store.
+
+The command, the admin and the API call `run_sync`; none of them repeats a rule. A dry run
+reads the database and writes nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from partners import db
+from partners.diff import Plan, diff
+from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, load_path
+from partners.locking import SyncBusy, sync_lock
+from partners.normalize import format_timestamp, oem_alias_map
+from partners.records import Problem, Record, build_records
+from partners.store import write_store
+
+CHANGES_KEPT = 1000  # per category, in a SyncRun's `changes`
+
+__all__ = ["InputError", "LoadError", "StoreError", "SyncBusy", "SyncResult", "run_sync"]
+
+
+class InputError(Exception):
+    """Nothing usable to sync: no input files, or a path that is not an input."""
+
+
+class StoreError(Exception):
+    """The database was changed but the store file could not be written."""
+
+
+@dataclass
+class SyncResult:
+    dry_run: bool
+    prune: bool
+    sources: list[dict[str, str]]
+    plan: Plan = field(default_factory=Plan)
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    applied: bool = False
+    store_written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def summary(self) -> dict[str, int]:
+        plan = self.plan
+        return {
+            "added": len(plan.added),
+            "updated": len(plan.updated),
+            "unchanged": len(plan.unchanged),
+            "missing": 0 if self.prune else len(plan.missing),
+            "removed": len(plan.missing) if self.prune else 0,
+        }
+
+    @property
+    def error_message(self) -> str:
+        """The seed's one-line form: `Validation failed: <first error>` (+ how many more)."""
+        if not self.errors:
+            return ""
+        more = len(self.errors) - 1
+        return f"Validation failed: {self.errors[0]}" + (f" (and {more} more)" if more else "")
+
+    def to_dict(self, *, with_unchanged: bool = True) -> dict[str, Any]:
+        plan = self.plan
+        missing = [row.to_dict() for row in plan.missing]
+        return {
+            "dry_run": self.dry_run,
+            "added": [record.to_dict() for record in plan.added],
+            "updated": [{**u.record.to_dict(), "changes": u.changes} for u in plan.updated],
+            "unchanged": [row.to_dict() for row in plan.unchanged] if with_unchanged else [],
+            "applied": self.applied,
+            "missing": [] if self.prune else missing,
+            "removed": missing if self.prune else [],
+            "summary": self.summary,
+            "errors": [error.to_dict() for error in self.errors],
+            "warnings": self.warnings,
+            "sources": self.sources,
+        }
+
+
+def display_path(path: Path) -> str:
+    """Paths under the project (the usual case) are shown relative to it, as the seed does."""
+    try:
+        return str(path.resolve().relative_to(settings.BASE_DIR))
+    except ValueError:
+        return str(path)
+
+
+def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
+    if not paths:
+        folder = Path(settings.PARTNERS_INPUT_DIR)
+        found = default_inputs(folder)
+        if not found:
+            patterns = "/".join(FORMATS)
+            raise InputError(f"No input files: no partners_*{{{patterns}}} in {folder}")
+        return found
+    resolved: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        resolved += default_inputs(path) if path.is_dir() else [path]
+    if not resolved:
+        raise InputError(f"No input files in {', '.join(str(p) for p in paths)}")
+    return resolved
+
+
+def load_inputs(paths: Sequence[str | Path] | None) -> list[LoadedFile]:
+    return [load_path(path, display_path(path)) for path in resolve_inputs(paths)]
+
+
+def _plan(files: list[LoadedFile], prune: bool, dry_run: bool, now: str) -> SyncResult:
+    rows = db.read_rows()
+    known_oems: dict[str, str] = {}
+    for row in rows:
+        known_oems.setdefault(row.oem_key, row.oem)
+    built = build_records(files, oem_alias_map(settings.PARTNERS_OEM_ALIASES), known_oems)
+    result = SyncResult(
+        dry_run=dry_run,
+        prune=prune,
+        sources=[{"path": f.path, "sha256": f.sha256} for f in files],
+        errors=built.errors,
+        warnings=built.warnings,
+    )
+    if built.errors:
+        return result
+    result.plan = diff(built.records, rows)
+    for record in result.plan.added:
+        record.created_at = record.created_at or record.updated_at or now
+        record.updated_at = record.updated_at or now
+    for update in result.plan.updated:
+        update.record.created_at = update.row.created_at
+        update.record.updated_at = now
+    return result
+
+
+def _final_state(plan: Plan, prune: bool) -> list[Record | db.Row]:
+    """What the table holds after applying `plan`: the store is rendered from this."""
+    state: list[Record | db.Row] = [*plan.unchanged, *plan.added]
+    state += [u.record for u in plan.updated]
+    if not prune:
+        state += plan.missing
+    return state
+
+
+def _apply(plan: Plan, prune: bool) -> None:
+    db.insert(plan.added)
+    db.update((u.row.id, u.record) for u in plan.updated)
+    if prune:
+        db.delete([row.id for row in plan.missing])
+
+
+def run_sync(
+    paths: Sequence[str | Path] | None = None,
+    *,
+    files: list[LoadedFile] | None = None,
+    apply: bool = False,
+    prune: bool = False,
+    source: str = "cli",
+    user: Any = None,
+    lock_timeout: float | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> SyncResult:
+    """Sync `files` (already loaded, e.g. an upload) or the files at `paths` (default: every
+    `partners_*` file in PARTNERS_INPUT_DIR).
+
+    Raises InputError or LoadError for unusable input, SyncBusy when the lock is not had in
+    time, StoreError when the store cannot be written after the data was applied. Validation
+    errors come back in the result, with nothing written. Every applying call, whatever its
+    outcome, leaves one SyncRun.
+    """
+    stage = on_stage or (lambda name: None)
+    started = timezone.now()
+    sources: list[dict[str, str]] = []
+    try:
+        if files is None:
+            stage("Loading")
+            files = load_inputs(paths)
+        sources = [{"path": f.path, "sha256": f.sha256} for f in files]
+        now = format_timestamp(started)
+        if not apply:
+            stage("Comparing")
+            return _plan(files, prune, dry_run=True, now=now)
+        timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+        with sync_lock(timeout):
+            stage("Comparing")
+            with transaction.atomic():
+                result = _plan(files, prune, dry_run=False, now=now)
+                if result.ok:
+                    stage("Writing")
+                    _apply(result.plan, prune)
+                    result.applied = True
+            if result.applied:
+                stage("Writing store")
+                try:
+                    result.store_written = write_store(_final_state(result.plan, prune))
+                except OSError as exc:
+                    raise StoreError(f"Failed to write {display_path(_store())}: {exc}") from exc
+    except (InputError, LoadError, SyncBusy) as exc:
+        if apply:
+            _record_run(started, source, user, sources, errors=[str(exc)])
+        raise
+    except StoreError as exc:
+        _record_run(started, source, user, sources, result=result, errors=[str(exc)])
+        raise
+    _record_run(started, source, user, sources, result=result)
+    return result
+
+
+def _store() -> Path:
+    return Path(settings.PARTNERS_STORE_PATH)
+
+
+def _record_run(
+    started: datetime,
+    source: str,
+    user: Any,
+    sources: list[dict[str, str]],
+    result: SyncResult | None = None,
+    errors: list[str] | None = None,
+) -> None:
+    from partners.models import SyncRun
+
+    changes: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    error_list: list[Any] = list(errors or [])
+    if result is not None:
+        counts = result.summary
+        plan = result.plan
+        changes = {
+            "added": [r.to_dict() for r in plan.added[:CHANGES_KEPT]],
+            "updated": [
+                {**u.record.to_dict(), "changes": u.changes} for u in plan.updated[:CHANGES_KEPT]
+            ],
+            "removed": [r.to_dict() for r in plan.missing[:CHANGES_KEPT]] if result.prune else [],
+        }
+        error_list = [e.to_dict() for e in result.errors] + error_list
+    SyncRun.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        source=source,
+        user=user if getattr(user, "pk", None) else None,
+        files=sources,
+        counts=counts,
+        changes=changes,
+        applied=bool(result and result.applied),
+        errors=error_list,
+    )
