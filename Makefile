@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench install migrate sample serve clean
+.PHONY: run test pytest lint format bench install migrate sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: lint
+test: lint pytest
+
+pytest: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term
 
 format: $(STAMP)

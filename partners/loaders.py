@@ -13,6 +13,7 @@ import json
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class LoadedFile:
     sha256: str
     position: str  # "Line", "Row" or "Record"
     rows: list[RawRow] = field(default_factory=list)
+    irregular: bool = False  # some row carries a RAGGED or NOT_A_RECORD marker
     warnings: list[str] = field(default_factory=list)
 
 
@@ -177,13 +179,21 @@ def _load_csv(data: bytes, name: str, digest: str) -> LoadedFile:
         columns, header_warnings = _header_index(headers, name)
         loaded.warnings += header_warnings
         width = len(headers)
+        names = list(columns.values())
+        pick = itemgetter(*columns) if columns else (lambda row: ())
+        if len(names) == 1:
+            pick = (lambda get: lambda row: (get(row),))(pick)
         rows = loaded.rows
         line = reader.line_num + 1
         for row in reader:
-            if row and any(cell.strip() for cell in row):
-                values = {col: row[i] for i, col in columns.items() if i < len(row)}
+            if any(row):
+                if len(row) >= width:
+                    values = dict(zip(names, pick(row), strict=True))
+                else:
+                    values = {col: row[i] for i, col in columns.items() if i < len(row)}
                 if len(row) > width and any(cell.strip() for cell in row[width:]):
                     values[RAGGED] = f"{len(row)} fields but the header has {width}"
+                    loaded.irregular = True
                 rows.append(RawRow(line, values))
             line = reader.line_num + 1
     except csv.Error as exc:
@@ -242,6 +252,7 @@ def _from_document(document: Any, name: str, digest: str, warnings: list[str]) -
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             loaded.rows.append(RawRow(index, {NOT_A_RECORD: _type_name(record)}))
+            loaded.irregular = True
             continue
         values: dict[str, Any] = {}
         for key, value in record.items():

@@ -5,6 +5,7 @@ Every door (command, admin, API) and every module imports these; none writes its
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ def identity_key(value: str) -> str:
     return " ".join(folded.split())
 
 
+@functools.lru_cache(maxsize=4096)  # a file holds a handful of distinct tiers
 def normalize_tier(value: str) -> str:
     return TIER_MAP.get(value.casefold()) or value.title()
 
@@ -72,6 +74,7 @@ def normalize_notes(value: str | None) -> str | None:
     return clean(value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+@functools.lru_cache(maxsize=65536)  # a store holds few distinct times
 def parse_timestamp(value: str) -> str:
     """An ISO 8601 time as UTC `YYYY-MM-DDTHH:MM:SSZ`; naive times are taken as UTC.
 

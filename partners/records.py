@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from partners.loaders import NOT_A_RECORD, RAGGED, LoadedFile, _type_name
+from partners.loaders import NOT_A_RECORD, RAGGED, LoadedFile, RawRow, _type_name
 from partners.normalize import (
     clean,
     format_timestamp,
@@ -169,6 +169,71 @@ def _timestamp(raw: Any, name: str) -> str | None:
         raise ValueError(f"{name} is not an ISO 8601 time: {shown!r}") from None
 
 
+Columns = tuple[list[Any], ...]  # name, tier, program, oem, poc, notes, created_at, updated_at
+
+
+def _plain_columns(rows: list[RawRow]) -> Columns | None:
+    """Optimization: check a whole file at once when every value is printable ASCII text.
+
+    Column-wise builtins (join, map, max) run at C speed; a file with anything else (a missing
+    field, a line break in notes, non-ASCII, a number) returns None and goes row by row
+    through `normalize_row`, which applies the same rules with messages.
+    """
+    values = [row.values for row in rows]
+    required = [[v.get(f) for v in values] for f in REQUIRED]
+    optional = [[v.get(f) for v in values] for f in OPTIONAL]
+    try:
+        joined = "".join(["".join(col) for col in required])
+        joined += "".join(["".join(["" if x is None else x for x in col]) for col in optional])
+    except TypeError:
+        return None
+    if not (joined.isascii() and joined.isprintable()):
+        return None
+    required = [list(map(str.strip, col)) for col in required]
+    optional = [[x.strip() or None if x else None for x in col] for col in optional]
+    for col, name in zip([*required, *optional], [*REQUIRED, *OPTIONAL], strict=True):
+        present = [x for x in col if x] if name in OPTIONAL else col
+        if name in REQUIRED and not all(col):
+            return None
+        if present and max(map(len, present)) > MAX_LENGTH[name]:
+            return None
+    times = []
+    for name in ("created_at", "updated_at"):
+        col = [v.get(name) for v in values]
+        if any(x is not None for x in col):
+            try:
+                col = [_timestamp(x, name) for x in col]
+            except (ValueError, OverflowError):
+                return None
+        times.append(col)
+    name, tier, program, oem = required
+    return (name, list(map(normalize_tier, tier)), program, oem, *optional, *times)
+
+
+def _checked_rows(loaded: LoadedFile, errors: list[Problem]) -> Columns:
+    """Row by row: every problem becomes an error; valid rows come back as columns."""
+    kept: list[list[Any]] = [[] for _ in range(9)]
+    numbers_are_text = loaded.position == "Row"  # spreadsheet cells
+    for row in loaded.rows:
+        values = row.values
+        if NOT_A_RECORD in values:
+            message = f"expected an object, not {values[NOT_A_RECORD]}"
+            errors.append(Problem(loaded.path, loaded.position, row.line, None, message))
+            continue
+        out, problems = normalize_row(values, numbers_are_text)
+        if RAGGED in values:
+            problems.append((None, f"has {values[RAGGED]}"))
+        if problems:
+            errors += [Problem(loaded.path, loaded.position, row.line, f, m) for f, m in problems]
+            continue
+        for column, value in zip(kept, [*(out[f] for f in ALL_FIELDS), row.line], strict=True):
+            column.append(value)
+    return tuple(kept)
+
+
+ALL_FIELDS = ("name", "tier", "program", "oem", "poc", "notes", "created_at", "updated_at")
+
+
 def build_records(
     files: Iterable[LoadedFile],
     aliases: Mapping[str, str],
@@ -182,74 +247,74 @@ def build_records(
     """
     built = Built()
     first_spelling: dict[str, str] = {}
+    resolved: dict[str, tuple[str, str]] = {}  # OEM as written → (spelling, key)
     seen: dict[tuple[str, str], Record] = {}
     for loaded in files:
         built.warnings += loaded.warnings
-        numbers_are_text = loaded.position == "Row"  # spreadsheet cells
-        for row in loaded.rows:
-            values = row.values
-            if NOT_A_RECORD in values:
-                built.errors.append(
-                    Problem(
-                        loaded.path,
-                        loaded.position,
-                        row.line,
-                        None,
-                        f"expected an object, not {values[NOT_A_RECORD]}",
-                    )
-                )
-                continue
-            out, errors = normalize_row(values, numbers_are_text)
-            if RAGGED in values:
-                errors.append((None, f"has {values[RAGGED]}"))
-            if errors:
-                built.errors += [
-                    Problem(loaded.path, loaded.position, row.line, f, m) for f, m in errors
-                ]
-                continue
-            oem_key = identity_key(out["oem"])
-            oem = aliases.get(oem_key) or known_oems.get(oem_key)
-            if oem is None:
-                oem = first_spelling.setdefault(oem_key, out["oem"])
-            else:
-                oem_key = identity_key(oem)
-            record = Record(
-                name=out["name"],
-                tier=out["tier"],
-                program=out["program"],
-                oem=oem,
-                poc=out["poc"],
-                notes=out["notes"],
-                created_at=out["created_at"],
-                updated_at=out["updated_at"],
-                name_key=identity_key(out["name"]),
-                oem_key=oem_key,
-                source=loaded.path,
-                position=loaded.position,
-                line=row.line,
+        columns = None if loaded.irregular else _plain_columns(loaded.rows)
+        if columns is not None:
+            columns = (*columns, [row.line for row in loaded.rows])
+        else:
+            columns = _checked_rows(loaded, built.errors)
+        names, tiers, programs, oems, pocs, notes, created, updated, lines = columns
+        for raw in dict.fromkeys(oems):
+            if raw not in resolved:
+                key = identity_key(raw)
+                spelling = aliases.get(key) or known_oems.get(key)
+                if spelling is None:
+                    spelling = first_spelling.setdefault(key, raw)
+                resolved[raw] = (spelling, identity_key(spelling))
+        spellings = [resolved[raw] for raw in oems]
+        records = list(
+            map(
+                Record,
+                names,
+                tiers,
+                programs,
+                [s[0] for s in spellings],
+                pocs,
+                notes,
+                created,
+                updated,
+                map(identity_key, names),
+                [s[1] for s in spellings],
+                [loaded.path] * len(names),
+                [loaded.position] * len(names),
+                lines,
             )
-            earlier = seen.get(record.key)
-            if earlier is None:
-                seen[record.key] = record
-                built.records.append(record)
-            elif earlier.compared() == record.compared():
-                built.warnings.append(
-                    f"{record.where}: same record as {earlier.where}; counted once"
-                )
-            else:
-                differing = [
-                    f
-                    for f, a, b in zip(COMPARED, earlier.compared(), record.compared(), strict=True)
-                    if a != b
-                ]
-                built.errors.append(
-                    Problem(
-                        record.source,
-                        record.position,
-                        record.line,
-                        differing[0],
-                        f"{record.name!r} at {record.oem!r} is also at {earlier.where} "
-                        f"with a different {', '.join(differing)}",
-                    )
-                )
+        )
+        _add_unique(records, seen, built)
     return built
+
+
+def _add_unique(records: list[Record], seen: dict[tuple[str, str], Record], built: Built) -> None:
+    """Collapse identical duplicates (with a warning); conflicting ones are errors."""
+    keys = [r.key for r in records]
+    if seen.keys().isdisjoint(keys) and len(set(keys)) == len(keys):
+        # Optimization: the usual case, no key twice, needs no per-record bookkeeping.
+        seen.update(zip(keys, records, strict=True))
+        built.records += records
+        return
+    for record, key in zip(records, keys, strict=True):
+        earlier = seen.get(key)
+        if earlier is None:
+            seen[key] = record
+            built.records.append(record)
+        elif earlier.compared() == record.compared():
+            built.warnings.append(f"{record.where}: same record as {earlier.where}; counted once")
+        else:
+            differing = [
+                f
+                for f, a, b in zip(COMPARED, earlier.compared(), record.compared(), strict=True)
+                if a != b
+            ]
+            built.errors.append(
+                Problem(
+                    record.source,
+                    record.position,
+                    record.line,
+                    differing[0],
+                    f"{record.name!r} at {record.oem!r} is also at {earlier.where} "
+                    f"with a different {', '.join(differing)}",
+                )
+            )

@@ -6,7 +6,9 @@ reads the database and writes nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -179,6 +181,34 @@ def run_sync(
     outcome, leaves one SyncRun.
     """
     stage = on_stage or (lambda name: None)
+    with _bulk_allocation():
+        return _run_sync(paths, files, apply, prune, source, user, lock_timeout, stage)
+
+
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Optimization: a sync allocates hundreds of thousands of small objects that all live
+    until it ends; the cyclic collector would rescan them again and again (a third of the
+    run time at 100,000 records). Nothing here makes cycles that need collecting early."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run_sync(
+    paths: Sequence[str | Path] | None,
+    files: list[LoadedFile] | None,
+    apply: bool,
+    prune: bool,
+    source: str,
+    user: Any,
+    lock_timeout: float | None,
+    stage: Callable[[str], None],
+) -> SyncResult:
     started = timezone.now()
     sources: list[dict[str, str]] = []
     try:

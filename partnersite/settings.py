@@ -16,7 +16,7 @@ DEBUG = envbool("DJANGO_DEBUG", "0")
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "django.contrib.admin.apps.SimpleAdminConfig",  # autodiscover in urls.py: fast commands
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from partners import atomic
+from partners.atomic import write_atomic, write_if_changed
+from partners.models import PartnerTier, SyncRun
+from partners.sync import StoreError, run_sync
+from tests.helpers import write_csv
+
+
+@pytest.fixture
+def folder(tmp_path):
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
+
+def test_a_write_replaces_the_file_and_leaves_no_temp_file(folder):
+    target = folder / "oems.json"
+    target.write_bytes(b"old")
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert os.listdir(folder) == ["oems.json"]
+
+
+def test_unchanged_bytes_are_not_written(folder):
+    target = folder / "oems.json"
+    target.write_bytes(b"same")
+    stamp = target.stat().st_mtime_ns
+    assert write_if_changed(target, b"same") is False
+    assert target.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("failing", ["replace", "fsync"])
+def test_a_failing_replace_or_fsync_keeps_the_old_file_and_no_temp(folder, monkeypatch, failing):
+    target = folder / "oems.json"
+    target.write_bytes(b"old")
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, failing, fail)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(target, b"new")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old"
+    assert os.listdir(folder) == ["oems.json"]
+
+
+@pytest.mark.django_db
+def test_a_store_that_cannot_be_written_fails_the_sync_and_records_why(
+    input_dir, store, monkeypatch
+):
+    store.parent.mkdir(parents=True)
+    store.write_bytes(b"previous")
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", fail)
+    path = write_csv(input_dir / "p.csv", [["A", "Gold", "P", "Cisco", "", ""]])
+    with pytest.raises(StoreError, match="No space left on device"):
+        run_sync([path], apply=True)
+    assert store.read_bytes() == b"previous"
+    run = SyncRun.objects.get()
+    assert "No space left on device" in run.errors[0]
+    assert PartnerTier.objects.count() == 1  # the data is applied; the next run writes the store

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+from partners.models import PartnerTier
+from tests.helpers import run, write_csv
+
+pytestmark = pytest.mark.django_db
+
+ROWS = [
+    ["Red River Technology", "Gold", "Cisco PTP", "Cisco", "John Doe", ""],
+    ["Tech Solutions", "platinum", "Nutanix Elevate", "nutanix", "", ""],
+]
+
+
+def test_a_dry_run_says_what_would_change_and_exits_0(input_dir, store):
+    path = write_csv(input_dir / "partners_a.csv", ROWS)
+    out, err, code = run("sync_partners")
+    assert code == 0
+    assert err == ""
+    assert out == (
+        "Dry run: nothing was written (use --apply to write).\n"
+        f"Read {path}\n"
+        "Would add 2 records:\n"
+        "  + Cisco / Red River Technology: Gold (Cisco PTP)\n"
+        "  + Nutanix / Tech Solutions: Platinum (Nutanix Elevate)\n"
+        "Would update 0 records\n"
+        "Unchanged: 0 records\n"
+    )
+    assert not store.exists()
+    assert PartnerTier.objects.count() == 0
+
+
+def test_apply_says_what_changed_with_tier_arrows(input_dir, store):
+    path = write_csv(input_dir / "partners_a.csv", ROWS)
+    run("sync_partners", "--apply")
+    write_csv(path, [["Red River Technology", "Platinum", "Cisco PTP", "Cisco", "", ""]])
+    out, err, code = run("sync_partners", str(path), "--apply")
+    assert code == 0, err
+    assert out == (
+        f"Read {path}\n"
+        "Added 0 records\n"
+        "Updated 1 record:\n"
+        "  ~ Cisco / Red River Technology: tier Gold → Platinum ↑; poc John Doe → (empty)\n"
+        "Unchanged: 0 records\n"
+        "Missing from the input (kept; --prune removes) 1 record:\n"
+        "  - Nutanix / Tech Solutions: Platinum (Nutanix Elevate)\n"
+        f"Wrote {store}\n"
+    )
+
+
+def test_json_format_prints_only_the_result(input_dir):
+    write_csv(input_dir / "partners_a.csv", ROWS)
+    out, err, code = run("sync_partners", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and err == ""
+    assert data["dry_run"] is True and data["applied"] is False
+    assert data["summary"]["added"] == 2
+
+
+def test_validation_failure_lists_every_error_and_exits_1(input_dir, store):
+    path = write_csv(
+        input_dir / "partners_a.csv",
+        [["", "Gold", "P", "Cisco", "", ""], ["B", "", "P", "Cisco", "", ""]],
+    )
+    out, err, code = run("sync_partners", "--apply")
+    assert code == 1
+    assert out == ""
+    assert err == (
+        f"{path}: Line 2: missing name\n"
+        f"{path}: Line 3: missing tier\n"
+        f"CommandError: Validation failed: {path}: Line 2: missing name (and 1 more); "
+        "nothing was written\n"
+    )
+    assert PartnerTier.objects.count() == 0
+    assert not store.exists()
+
+
+def test_json_format_reports_validation_errors_in_the_result(input_dir):
+    write_csv(input_dir / "partners_a.csv", [["", "Gold", "P", "Cisco", "", ""]])
+    out, _, code = run("sync_partners", "--format", "json")
+    assert code == 1
+    assert json.loads(out)["errors"][0]["field"] == "name"
+
+
+def test_warnings_go_to_stderr(input_dir):
+    path = input_dir / "partners_a.csv"
+    path.write_text("name,tier,program,oem,region\nA,Gold,P,Cisco,West\n")
+    out, err, code = run("sync_partners")
+    assert code == 0
+    assert err.startswith(f"Warning: {path}: ignored unknown columns 'region'")
+
+
+def test_a_missing_file_exits_2(tmp_path):
+    out, err, code = run("sync_partners", str(tmp_path / "nope.csv"))
+    assert code == 2
+    assert err == f"CommandError: Failed to load {tmp_path / 'nope.csv'}: no such file\n"
+
+
+def test_no_input_files_at_all_exits_2(input_dir):
+    out, err, code = run("sync_partners", "--apply")
+    assert code == 2
+    assert "No input files" in err
+
+
+def test_an_unsupported_format_exits_2(input_dir):
+    path = input_dir / "partners.txt"
+    path.write_text("hello")
+    _, err, code = run("sync_partners", str(path))
+    assert code == 2
+    assert "unsupported format" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--format", "xml"], 2, "invalid choice: 'xml'"),
+        (["/nonexistent/partners.csv"], 2, "Failed to load /nonexistent/partners.csv"),
+    ],
+)
+def test_the_real_command_line_never_shows_a_traceback(tmp_path, args, code, message):
+    env = {
+        **os.environ,
+        "PARTNERS_STORE_PATH": str(tmp_path / "oems.json"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "sync_partners", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == code
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr

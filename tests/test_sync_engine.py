@@ -1,0 +1,316 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from partners.loaders import load_path
+from partners.models import PartnerTier, SyncRun
+from partners.store import refresh_store
+from partners.sync import run_sync
+from tests.helpers import write_csv, write_json
+
+pytestmark = pytest.mark.django_db
+
+BASE = [
+    ["Red River Technology", "Gold", "Cisco PTP", "Cisco", "John Doe", "Premier partner"],
+    ["Tech Solutions", "Platinum", "Nutanix Elevate", "Nutanix", "Jane Smith", "Top tier"],
+    ["Old Partner", "Bronze", "HP Amplify", "HP", "", ""],
+]
+
+
+@pytest.fixture
+def synced(input_dir):
+    result = run_sync([write_csv(input_dir / "base.csv", BASE)], apply=True)
+    assert result.applied
+    return result
+
+
+def keys(records):
+    return sorted((r["oem"], r["name"]) for r in records)
+
+
+def test_a_first_sync_adds_every_record_with_normalized_values(input_dir):
+    path = write_csv(input_dir / "p.csv", [["  Acme  ", "gold", "P", "cisco", " ", ""]])
+    result = run_sync([path])
+    assert result.to_dict()["added"] == [
+        {
+            "name": "Acme",
+            "tier": "Gold",
+            "program": "P",
+            "oem": "Cisco",
+            "poc": None,
+            "notes": None,
+            "updated_at": result.to_dict()["added"][0]["created_at"],
+            "created_at": result.to_dict()["added"][0]["created_at"],
+        }
+    ]
+    assert result.to_dict()["added"][0]["created_at"].endswith("Z")
+
+
+def test_the_diff_reports_added_updated_unchanged_and_missing(synced, input_dir):
+    path = write_csv(
+        input_dir / "next.csv",
+        [
+            [
+                "red river technology",
+                "Platinum",
+                "Cisco PTP",
+                "CISCO",
+                "John Doe",
+                "Premier partner",
+            ],
+            ["Tech Solutions", "Platinum", "Nutanix Elevate", "Nutanix", "Jane Smith", "Top tier"],
+            ["New Co", "Silver", "AWS Partner Network", "aws", "", ""],
+        ],
+    )
+    data = run_sync([path]).to_dict()
+    assert keys(data["added"]) == [("AWS", "New Co")]
+    assert keys(data["unchanged"]) == [("Nutanix", "Tech Solutions")]
+    assert keys(data["missing"]) == [("HP", "Old Partner")]
+    assert data["removed"] == []
+    [updated] = data["updated"]
+    assert updated["changes"] == {
+        "name": {"old": "Red River Technology", "new": "red river technology"},
+        "tier": {"old": "Gold", "new": "Platinum", "direction": "up"},
+    }
+    assert data["summary"] == {"added": 1, "updated": 1, "unchanged": 1, "missing": 1, "removed": 0}
+
+
+def test_every_compared_field_change_is_reported_old_to_new(synced, input_dir):
+    path = write_csv(
+        input_dir / "next.csv",
+        [
+            ["Red River Technology", "Silver", "Cisco Premier", "Cisco", "", "New note"],
+        ],
+    )
+    [updated] = run_sync([path]).to_dict()["updated"]
+    assert updated["changes"] == {
+        "tier": {"old": "Gold", "new": "Silver", "direction": "down"},
+        "program": {"old": "Cisco PTP", "new": "Cisco Premier"},
+        "poc": {"old": "John Doe", "new": None},
+        "notes": {"old": "Premier partner", "new": "New note"},
+    }
+
+
+def test_a_dry_run_writes_nothing(synced, input_dir, store):
+    before = store.stat().st_mtime_ns, store.read_bytes()
+    rows_before = list(PartnerTier.objects.values())
+    runs_before = SyncRun.objects.count()
+    path = write_csv(input_dir / "next.csv", [["Brand New", "Gold", "P", "Dell", "", ""]])
+    result = run_sync([path], prune=True)
+    assert result.dry_run and not result.applied
+    assert len(result.plan.added) == 1 and len(result.plan.missing) == 3
+    assert list(PartnerTier.objects.values()) == rows_before
+    assert (store.stat().st_mtime_ns, store.read_bytes()) == before
+    assert SyncRun.objects.count() == runs_before
+
+
+def test_apply_writes_the_database_the_store_and_a_sync_run(synced, store):
+    assert PartnerTier.objects.count() == 3
+    document = json.loads(store.read_text())
+    assert [oem["name"] for oem in document["oems"]] == ["Cisco", "HP", "Nutanix"]
+    assert list(document["oems"][0]["partners"][0]) == [
+        "name",
+        "tier",
+        "program",
+        "oem",
+        "poc",
+        "notes",
+        "updated_at",
+        "created_at",
+    ]
+    run = SyncRun.objects.get()
+    assert run.applied and run.source == "cli"
+    assert run.counts["added"] == 3
+    assert run.files[0]["sha256"] == synced.sources[0]["sha256"]
+
+
+def test_an_update_keeps_created_at_and_moves_updated_at(synced, input_dir):
+    old = PartnerTier.objects.get(name="Red River Technology")
+    old.created_at = old.updated_at = old.created_at.replace(year=2020)
+    PartnerTier.objects.filter(pk=old.pk).update(
+        created_at=old.created_at, updated_at=old.updated_at
+    )
+    rows = [list(BASE[0]), *BASE[1:]]
+    rows[0][1] = "Platinum"
+    run_sync([write_csv(input_dir / "next.csv", rows)], apply=True)
+    new = PartnerTier.objects.get(name="Red River Technology")
+    assert new.created_at == old.created_at
+    assert new.updated_at.year > 2020
+    assert PartnerTier.objects.get(name="Tech Solutions").updated_at.year > 2020
+
+
+def test_timestamps_in_the_input_are_kept_for_added_records(input_dir):
+    path = write_json(
+        input_dir / "p.json",
+        [
+            {
+                "name": "A",
+                "tier": "Gold",
+                "program": "P",
+                "oem": "Dell",
+                "created_at": "2024-01-02T03:04:05+01:00",
+                "updated_at": "2025-06-07T08:09:10Z",
+            },
+            {
+                "name": "B",
+                "tier": "Gold",
+                "program": "P",
+                "oem": "Dell",
+                "created_at": "2024-01-02T00:00:00Z",
+            },
+        ],
+    )
+    added = {r["name"]: r for r in run_sync([path]).to_dict()["added"]}
+    assert added["A"]["created_at"] == "2024-01-02T02:04:05Z"
+    assert added["A"]["updated_at"] == "2025-06-07T08:09:10Z"
+    assert added["B"]["created_at"] == "2024-01-02T00:00:00Z"
+    assert added["B"]["updated_at"] > "2025"
+
+
+def test_a_second_identical_sync_is_all_unchanged_and_leaves_the_store_alone(
+    synced, input_dir, store
+):
+    stamp = store.stat().st_mtime_ns
+    result = run_sync([input_dir / "base.csv"], apply=True)
+    assert result.summary == {"added": 0, "updated": 0, "unchanged": 3, "missing": 0, "removed": 0}
+    assert not result.store_written
+    assert store.stat().st_mtime_ns == stamp
+
+
+def test_prune_removes_missing_records_and_lists_them(synced, input_dir):
+    path = write_csv(input_dir / "next.csv", BASE[:2])
+    result = run_sync([path], apply=True, prune=True)
+    assert keys(result.to_dict()["removed"]) == [("HP", "Old Partner")]
+    assert result.to_dict()["missing"] == []
+    assert not PartnerTier.objects.filter(name="Old Partner").exists()
+
+
+def test_missing_records_are_kept_without_prune(synced, input_dir):
+    run_sync([write_csv(input_dir / "next.csv", BASE[:2])], apply=True)
+    assert PartnerTier.objects.filter(name="Old Partner").exists()
+
+
+def test_an_unmapped_oem_keeps_the_spelling_already_in_the_database(synced, input_dir):
+    run_sync([write_csv(input_dir / "a.csv", [["A", "Gold", "P", "Fortinet", "", ""]])], apply=True)
+    result = run_sync(
+        [
+            write_csv(
+                input_dir / "b.csv",
+                [
+                    ["A", "Gold", "P", "FORTINET", "", ""],
+                    ["B", "Gold", "P", "fortinet", "", ""],
+                ],
+            )
+        ]
+    )
+    assert result.summary["unchanged"] == 1
+    assert [r.oem for r in result.plan.added] == ["Fortinet"]
+
+
+def test_an_unmapped_oem_takes_its_first_spelling_in_the_input(input_dir):
+    result = run_sync(
+        [
+            write_csv(
+                input_dir / "a.csv",
+                [
+                    ["A", "Gold", "P", "fortinet", "", ""],
+                    ["B", "Gold", "P", "Fortinet", "", ""],
+                ],
+            )
+        ]
+    )
+    assert [r.oem for r in result.plan.added] == ["fortinet", "fortinet"]
+
+
+def test_oem_aliases_can_be_extended_by_setting(settings, input_dir):
+    settings.PARTNERS_OEM_ALIASES = {"amazon web services": "AWS"}
+    result = run_sync(
+        [
+            write_csv(
+                input_dir / "a.csv",
+                [
+                    ["A", "Gold", "P", "Amazon Web Services", "", ""],
+                ],
+            )
+        ]
+    )
+    assert result.plan.added[0].oem == "AWS"
+
+
+def test_file_order_does_not_change_the_result(input_dir):
+    a = write_csv(input_dir / "a.csv", BASE[:2])
+    b = write_json(
+        input_dir / "b.json",
+        [
+            {"name": "Zeta", "tier": "gold", "program": "P", "oem": "vmware"},
+        ],
+    )
+    one, two = run_sync([a, b]).to_dict(), run_sync([b, a]).to_dict()
+    for data in (one, two):
+        for record in data["added"]:
+            record.pop("created_at"), record.pop("updated_at")
+    assert sorted(map(json.dumps, one["added"])) == sorted(map(json.dumps, two["added"]))
+
+
+def test_store_round_trip_through_an_empty_database_is_byte_identical(synced, store, tmp_path):
+    saved = tmp_path / "saved.json"
+    shutil.copy(store, saved)
+    PartnerTier.objects.all().delete()
+    store.unlink()
+    result = run_sync([saved], apply=True)
+    assert result.summary["added"] == 3
+    assert store.read_bytes() == saved.read_bytes()
+    again = run_sync([saved], apply=True)
+    assert again.summary["unchanged"] == 3
+    assert not again.store_written
+
+
+def test_the_store_rendered_from_the_database_equals_the_one_the_sync_wrote(synced, store):
+    written = store.read_bytes()
+    assert refresh_store() is False
+    assert store.read_bytes() == written
+
+
+def test_the_sample_data_loads_and_validates(settings):
+    folder = settings.BASE_DIR / "data" / "partners"
+    result = run_sync([folder])
+    assert result.ok, result.errors
+    assert result.summary["added"] >= 40
+    assert len({r.oem for r in result.plan.added}) >= 10
+    assert any(r.poc is None for r in result.plan.added)
+
+
+def test_the_result_serializes_to_the_seed_shape_plus_extras(synced, input_dir):
+    data = run_sync([input_dir / "base.csv"]).to_dict()
+    assert list(data) == [
+        "dry_run",
+        "added",
+        "updated",
+        "unchanged",
+        "applied",
+        "missing",
+        "removed",
+        "summary",
+        "errors",
+        "warnings",
+        "sources",
+    ]
+    assert data["dry_run"] is True and data["applied"] is False
+    assert data["sources"] == [
+        {"path": str(input_dir / "base.csv"), "sha256": load_path(input_dir / "base.csv").sha256}
+    ]
+    json.dumps(data)
+
+
+def test_a_store_left_behind_by_a_crash_converges_on_the_next_apply(synced, input_dir, store):
+    good = store.read_bytes()
+    store.write_text('{"version": 1, "oems": [')  # torn by hand
+    (store.parent / ".oems.json.abc123.tmp").write_text("partial")
+    result = run_sync([input_dir / "base.csv"], apply=True)
+    assert result.store_written
+    assert store.read_bytes() == good
+    assert os.listdir(store.parent) == ["oems.json"]
