@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -180,9 +180,9 @@ def _load_csv(data: bytes, name: str, digest: str) -> LoadedFile:
         loaded.warnings += header_warnings
         width = len(headers)
         names = list(columns.values())
-        pick = itemgetter(*columns) if columns else (lambda row: ())
-        if len(names) == 1:
-            pick = (lambda get: lambda row: (get(row),))(pick)
+        pick: Callable[[list[str]], Any] = (
+            itemgetter(*columns) if len(columns) > 1 else lambda row: [row[i] for i in columns]
+        )
         rows = loaded.rows
         line = reader.line_num + 1
         for row in reader:

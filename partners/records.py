@@ -180,8 +180,8 @@ def _plain_columns(rows: list[RawRow]) -> Columns | None:
     through `normalize_row`, which applies the same rules with messages.
     """
     values = [row.values for row in rows]
-    required = [[v.get(f) for v in values] for f in REQUIRED]
-    optional = [[v.get(f) for v in values] for f in OPTIONAL]
+    required: list[list[Any]] = [[v.get(f) for v in values] for f in REQUIRED]
+    optional: list[list[Any]] = [[v.get(f) for v in values] for f in OPTIONAL]
     try:
         joined = "".join(["".join(col) for col in required])
         joined += "".join(["".join(["" if x is None else x for x in col]) for col in optional])
@@ -197,17 +197,17 @@ def _plain_columns(rows: list[RawRow]) -> Columns | None:
             return None
         if present and max(map(len, present)) > MAX_LENGTH[name]:
             return None
-    times = []
-    for name in ("created_at", "updated_at"):
-        col = [v.get(name) for v in values]
-        if any(x is not None for x in col):
+    times: list[list[Any]] = []
+    for label in ("created_at", "updated_at"):
+        given = [v.get(label) for v in values]
+        if any(x is not None for x in given):
             try:
-                col = [_timestamp(x, name) for x in col]
+                given = [_timestamp(x, label) for x in given]
             except (ValueError, OverflowError):
                 return None
-        times.append(col)
-    name, tier, program, oem = required
-    return (name, list(map(normalize_tier, tier)), program, oem, *optional, *times)
+        times.append(given)
+    names, tiers, programs, oems = required
+    return (names, list(map(normalize_tier, tiers)), programs, oems, *optional, *times)
 
 
 def _checked_rows(loaded: LoadedFile, errors: list[Problem]) -> Columns:
