@@ -7,7 +7,7 @@ always gives the same bytes and a no-op sync leaves the file untouched.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Protocol
 
