@@ -7,7 +7,7 @@ touches the table this way; the admin uses the ORM on the same model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection
@@ -70,10 +70,11 @@ def _time_as_text(column: str) -> str:
     return f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || 'Z'"
 
 
-def _to_db_time(value: str) -> str:
+def _db_time() -> Callable[[str | None], str | None]:
+    """How times are written: SQLite keeps UTC text, PostgreSQL casts ISO 8601 with a zone."""
     if connection.vendor == "sqlite":
-        return f"{value[:10]} {value[11:19]}"
-    return value  # PostgreSQL casts ISO 8601 text with its zone
+        return lambda value: value and f"{value[:10]} {value[11:19]}"
+    return lambda value: value
 
 
 def read_rows() -> list[Row]:
@@ -90,6 +91,7 @@ def insert(records: Sequence[Record]) -> None:
         f"INSERT INTO {TABLE} (name, tier, program, oem, poc, notes, name_key, oem_key, "
         "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
+    as_db = _db_time()
     params = [
         (
             r.name,
@@ -100,8 +102,8 @@ def insert(records: Sequence[Record]) -> None:
             r.notes,
             r.name_key,
             r.oem_key,
-            _to_db_time(r.created_at or ""),
-            _to_db_time(r.updated_at or ""),
+            as_db(r.created_at),
+            as_db(r.updated_at),
         )
         for r in records
     ]
@@ -114,8 +116,9 @@ def update(pairs: Iterable[tuple[int, Record]]) -> None:
         f"UPDATE {TABLE} SET name = %s, tier = %s, program = %s, oem = %s, poc = %s, "
         "notes = %s, updated_at = %s WHERE id = %s"
     )
+    as_db = _db_time()
     params = [
-        (r.name, r.tier, r.program, r.oem, r.poc, r.notes, _to_db_time(r.updated_at or ""), pk)
+        (r.name, r.tier, r.program, r.oem, r.poc, r.notes, as_db(r.updated_at), pk)
         for pk, r in pairs
     ]
     if params:

@@ -18,7 +18,7 @@ class PartnerTier(models.Model):
     notes = models.TextField(max_length=5000, null=True, blank=True)
     # The identity (name, OEM) as compared: NFC, casefolded, whitespace collapsed.
     name_key = models.CharField(max_length=800, editable=False)
-    oem_key = models.CharField(max_length=800, editable=False, db_index=True)
+    oem_key = models.CharField(max_length=800, editable=False)  # indexed by the constraint
     created_at = models.DateTimeField(editable=False)
     updated_at = models.DateTimeField(editable=False)
 
