@@ -11,9 +11,8 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,26 @@ class LoadedFile:
     rows: list[RawRow] = field(default_factory=list)
     irregular: bool = False  # some row carries a RAGGED or NOT_A_RECORD marker
     warnings: list[str] = field(default_factory=list)
+    # A regular CSV is kept as columns (field → values) with its line numbers instead of rows.
+    table: dict[str, list[str]] | None = None
+    table_lines: list[int] = field(default_factory=list)
+
+    def raw_rows(self) -> list[RawRow]:
+        if self.table is not None and not self.rows:
+            names = list(self.table)
+            self.rows = [
+                RawRow(line, dict(zip(names, values, strict=True)))
+                for line, *values in zip(self.table_lines, *self.table.values(), strict=True)
+            ]
+        return self.rows
+
+    def column(self, name: str) -> list[Any]:
+        if self.table is not None:
+            return self.table.get(name) or [None] * len(self.table_lines)
+        return [row.values.get(name) for row in self.rows]
+
+    def lines(self) -> list[int]:
+        return self.table_lines if self.table is not None else [row.line for row in self.rows]
 
 
 def default_inputs(input_dir: Path) -> list[Path]:
@@ -179,26 +198,34 @@ def _load_csv(data: bytes, name: str, digest: str) -> LoadedFile:
         columns, header_warnings = _header_index(headers, name)
         loaded.warnings += header_warnings
         width = len(headers)
-        names = list(columns.values())
-        pick: Callable[[list[str]], Any] = (
-            itemgetter(*columns) if len(columns) > 1 else lambda row: [row[i] for i in columns]
-        )
-        rows = loaded.rows
-        line = reader.line_num + 1
-        for row in reader:
-            if any(row):
-                if len(row) >= width:
-                    values = dict(zip(names, pick(row), strict=True))
-                else:
-                    values = {col: row[i] for i, col in columns.items() if i < len(row)}
-                if len(row) > width and any(cell.strip() for cell in row[width:]):
-                    values[RAGGED] = f"{len(row)} fields but the header has {width}"
-                    loaded.irregular = True
-                rows.append(RawRow(line, values))
-            line = reader.line_num + 1
+        records = list(reader)
+        if reader.line_num == len(records) + 1:
+            # Optimization: no record spans lines, so record i is on line i + 2 and the file
+            # can be kept as columns; parsing row by row costs twice as long.
+            kept = [(i + 2, r) for i, r in enumerate(records) if any(r)]
+            if all(len(r) == width for _, r in kept):
+                loaded.table_lines = [line for line, _ in kept]
+                loaded.table = {col: [r[i] for _, r in kept] for i, col in columns.items()}
+                return loaded
+        _csv_rows(loaded, text, columns, width)
     except csv.Error as exc:
         raise LoadError(name, f"line {reader.line_num}: {exc}") from None
     return loaded
+
+
+def _csv_rows(loaded: LoadedFile, text: str, columns: dict[int, str], width: int) -> None:
+    """Row by row, following physical lines: for records that span lines or ragged rows."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    next(reader)
+    line = reader.line_num + 1
+    for row in reader:
+        if any(row):
+            values = {col: row[i] for i, col in columns.items() if i < len(row)}
+            if len(row) > width and any(cell.strip() for cell in row[width:]):
+                values[RAGGED] = f"{len(row)} fields but the header has {width}"
+                loaded.irregular = True
+            loaded.rows.append(RawRow(line, values))
+        line = reader.line_num + 1
 
 
 def _reject_constant(value: str) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from partners.loaders import NOT_A_RECORD, RAGGED, LoadedFile, RawRow, _type_name
+from partners.loaders import NOT_A_RECORD, RAGGED, LoadedFile, _type_name
 from partners.normalize import (
     clean,
     format_timestamp,
@@ -172,16 +172,15 @@ def _timestamp(raw: Any, name: str) -> str | None:
 Columns = tuple[list[Any], ...]  # name, tier, program, oem, poc, notes, created_at, updated_at
 
 
-def _plain_columns(rows: list[RawRow]) -> Columns | None:
+def _plain_columns(loaded: LoadedFile) -> Columns | None:
     """Optimization: check a whole file at once when every value is printable ASCII text.
 
     Column-wise builtins (join, map, max) run at C speed; a file with anything else (a missing
     field, a line break in notes, non-ASCII, a number) returns None and goes row by row
     through `normalize_row`, which applies the same rules with messages.
     """
-    values = [row.values for row in rows]
-    required: list[list[Any]] = [[v.get(f) for v in values] for f in REQUIRED]
-    optional: list[list[Any]] = [[v.get(f) for v in values] for f in OPTIONAL]
+    required: list[list[Any]] = [loaded.column(f) for f in REQUIRED]
+    optional: list[list[Any]] = [loaded.column(f) for f in OPTIONAL]
     try:
         joined = "".join(["".join(col) for col in required])
         joined += "".join(["".join(["" if x is None else x for x in col]) for col in optional])
@@ -199,7 +198,7 @@ def _plain_columns(rows: list[RawRow]) -> Columns | None:
             return None
     times: list[list[Any]] = []
     for label in ("created_at", "updated_at"):
-        given = [v.get(label) for v in values]
+        given = loaded.column(label)
         if any(x is not None for x in given):
             try:
                 given = [_timestamp(x, label) for x in given]
@@ -214,7 +213,7 @@ def _checked_rows(loaded: LoadedFile, errors: list[Problem]) -> Columns:
     """Row by row: every problem becomes an error; valid rows come back as columns."""
     kept: list[list[Any]] = [[] for _ in range(9)]
     numbers_are_text = loaded.position == "Row"  # spreadsheet cells
-    for row in loaded.rows:
+    for row in loaded.raw_rows():
         values = row.values
         if NOT_A_RECORD in values:
             message = f"expected an object, not {values[NOT_A_RECORD]}"
@@ -251,9 +250,9 @@ def build_records(
     seen: dict[tuple[str, str], Record] = {}
     for loaded in files:
         built.warnings += loaded.warnings
-        columns = None if loaded.irregular else _plain_columns(loaded.rows)
+        columns = None if loaded.irregular else _plain_columns(loaded)
         if columns is not None:
-            columns = (*columns, [row.line for row in loaded.rows])
+            columns = (*columns, loaded.lines())
         else:
             columns = _checked_rows(loaded, built.errors)
         names, tiers, programs, oems, pocs, notes, created, updated, lines = columns

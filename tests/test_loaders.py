@@ -13,7 +13,7 @@ CSV = "name,tier,program,oem,poc,notes\nRed River,Gold,Cisco PTP,Cisco,John Doe,
 
 
 def rows(loaded):
-    return [(row.line, row.values) for row in loaded.rows]
+    return [(row.line, row.values) for row in loaded.raw_rows()]
 
 
 def test_csv_lines_count_physical_lines_with_the_header_as_line_1():
@@ -25,8 +25,8 @@ def test_csv_lines_count_physical_lines_with_the_header_as_line_1():
     )
     loaded = load_bytes(data, "x.csv")
     assert [line for line, _ in rows(loaded)] == [2, 5]
-    assert loaded.rows[0].values["notes"] == "two\nlines"
-    assert loaded.rows[1].values["program"] == "P, with comma"
+    assert loaded.raw_rows()[0].values["notes"] == "two\nlines"
+    assert loaded.raw_rows()[1].values["program"] == "P, with comma"
 
 
 def test_csv_reads_crlf_the_same_as_lf():
@@ -54,7 +54,7 @@ def test_csv_encodings_read_alike(encoded):
 def test_text_that_is_not_utf8_is_read_as_windows_1252_with_a_warning():
     data = "name,tier,program,oem\nSociété Générale,Gold,P,Cisco\n".encode("cp1252")
     loaded = load_bytes(data, "excel.csv")
-    assert loaded.rows[0].values["name"] == "Société Générale"
+    assert loaded.raw_rows()[0].values["name"] == "Société Générale"
     assert loaded.warnings == ["excel.csv: not valid UTF-8, read as Windows-1252"]
 
 
@@ -66,7 +66,7 @@ def test_bytes_that_no_encoding_explains_are_refused():
 def test_headers_match_ignoring_case_and_spaces_and_unknown_columns_warn():
     data = b" Name ,TIER,Program,OEM,Region,Partner ID\nA,Gold,P,Cisco,West,17\n"
     loaded = load_bytes(data, "portal.csv")
-    assert loaded.rows[0].values == {"name": "A", "tier": "Gold", "program": "P", "oem": "Cisco"}
+    assert loaded.raw_rows()[0].values == {"name": "A", "tier": "Gold", "program": "P", "oem": "Cisco"}
     assert loaded.warnings == [
         "portal.csv: ignored unknown columns 'Region', 'Partner ID'; allowed columns are "
         "name, tier, program, oem, poc, notes, updated_at, created_at"
@@ -185,3 +185,8 @@ def test_default_inputs_are_partners_files_in_sorted_order(tmp_path):
         "partners_d.yml",
         "partners_e.xlsx",
     ]
+
+
+def test_blank_lines_keep_line_numbers_when_every_record_is_one_line():
+    data = b"name,tier,program,oem\nA,Gold,P,Cisco\n\n,,,\nB,Gold,P,Dell\n"
+    assert [line for line, _ in rows(load_bytes(data, "x.csv"))] == [2, 5]
