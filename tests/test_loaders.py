@@ -66,7 +66,12 @@ def test_bytes_that_no_encoding_explains_are_refused():
 def test_headers_match_ignoring_case_and_spaces_and_unknown_columns_warn():
     data = b" Name ,TIER,Program,OEM,Region,Partner ID\nA,Gold,P,Cisco,West,17\n"
     loaded = load_bytes(data, "portal.csv")
-    assert loaded.raw_rows()[0].values == {"name": "A", "tier": "Gold", "program": "P", "oem": "Cisco"}
+    assert loaded.raw_rows()[0].values == {
+        "name": "A",
+        "tier": "Gold",
+        "program": "P",
+        "oem": "Cisco",
+    }
     assert loaded.warnings == [
         "portal.csv: ignored unknown columns 'Region', 'Partner ID'; allowed columns are "
         "name, tier, program, oem, poc, notes, updated_at, created_at"
