@@ -18,8 +18,10 @@ def main() -> None:
 
     django.setup()
     import tablib
+    from django.utils import timezone
     from import_export.instance_loaders import CachedInstanceLoader
 
+    from partners.normalize import identity_key
     from partners.resources import PartnerTierResource
 
     path, mode = sys.argv[1], sys.argv[2]
@@ -33,6 +35,14 @@ def main() -> None:
                 skip_unchanged = True
                 instance_loader_class = CachedInstanceLoader
                 batch_size = 1000
+
+            def before_save_instance(self, instance, row, **kwargs):
+                # Bulk mode skips Model.save(), which fills these; without them it cannot run.
+                now = timezone.now().replace(microsecond=0)
+                instance.name_key = identity_key(instance.name)
+                instance.oem_key = identity_key(instance.oem)
+                instance.created_at = instance.created_at or now
+                instance.updated_at = now
 
         resource: PartnerTierResource = Fastest()
     else:
