@@ -25,6 +25,7 @@ from partners.normalize import (
 REQUIRED = ("name", "tier", "program", "oem")
 OPTIONAL = ("poc", "notes")
 COMPARED = ("name", "tier", "program", "oem", "poc", "notes")
+ALL_FIELDS = (*COMPARED, "created_at", "updated_at")
 MAX_LENGTH = {"name": 200, "tier": 100, "program": 200, "oem": 200, "poc": 200, "notes": 5000}
 
 
@@ -228,9 +229,6 @@ def _checked_rows(loaded: LoadedFile, errors: list[Problem]) -> Columns:
         for column, value in zip(kept, [*(out[f] for f in ALL_FIELDS), row.line], strict=True):
             column.append(value)
     return tuple(kept)
-
-
-ALL_FIELDS = ("name", "tier", "program", "oem", "poc", "notes", "created_at", "updated_at")
 
 
 def build_records(

@@ -24,7 +24,7 @@ from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, loa
 from partners.locking import SyncBusy, sync_lock
 from partners.normalize import format_timestamp, oem_alias_map
 from partners.records import Problem, Record, build_records
-from partners.store import write_store
+from partners.store import store_path, write_store
 
 CHANGES_KEPT = 1000  # per category, in a SyncRun's `changes`
 
@@ -234,7 +234,8 @@ def _run_sync(
                 try:
                     result.store_written = write_store(_final_state(result.plan, prune))
                 except OSError as exc:
-                    raise StoreError(f"Failed to write {display_path(_store())}: {exc}") from exc
+                    shown = display_path(store_path())
+                    raise StoreError(f"Failed to write {shown}: {exc}") from exc
     except (InputError, LoadError, SyncBusy) as exc:
         if apply:
             _record_run(started, source, user, sources, errors=[str(exc)])
@@ -244,10 +245,6 @@ def _run_sync(
         raise
     _record_run(started, source, user, sources, result=result)
     return result
-
-
-def _store() -> Path:
-    return Path(settings.PARTNERS_STORE_PATH)
 
 
 def _record_run(
