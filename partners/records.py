@@ -231,6 +231,21 @@ def _checked_rows(loaded: LoadedFile, errors: list[Problem]) -> Columns:
     return tuple(kept)
 
 
+def oem_spelling(
+    raw: str,
+    aliases: Mapping[str, str],
+    known_oems: Mapping[str, str],
+    first_spelling: dict[str, str] | None = None,
+) -> str:
+    """How an OEM is written: its alias, else its spelling in the database, else the first
+    spelling seen (recorded in `first_spelling`), so `fortinet` and `Fortinet` are one OEM."""
+    key = identity_key(raw)
+    spelling = aliases.get(key) or known_oems.get(key)
+    if spelling is None:
+        spelling = raw if first_spelling is None else first_spelling.setdefault(key, raw)
+    return spelling
+
+
 def build_records(
     files: Iterable[LoadedFile],
     aliases: Mapping[str, str],
@@ -256,10 +271,7 @@ def build_records(
         names, tiers, programs, oems, pocs, notes, created, updated, lines = columns
         for raw in dict.fromkeys(oems):
             if raw not in resolved:
-                key = identity_key(raw)
-                spelling = aliases.get(key) or known_oems.get(key)
-                if spelling is None:
-                    spelling = first_spelling.setdefault(key, raw)
+                spelling = oem_spelling(raw, aliases, known_oems, first_spelling)
                 resolved[raw] = (spelling, identity_key(spelling))
         spellings = [resolved[raw] for raw in oems]
         records = list(

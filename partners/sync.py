@@ -7,6 +7,7 @@ reads the database and writes nothing at all.
 from __future__ import annotations
 
 import gc
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,13 +23,22 @@ from partners import db
 from partners.diff import Plan, diff
 from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, load_path
 from partners.locking import SyncBusy, sync_lock
-from partners.normalize import format_timestamp, oem_alias_map
-from partners.records import Problem, Record, build_records
+from partners.normalize import format_timestamp, identity_key, oem_alias_map
+from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
 from partners.store import store_path, write_store
 
 CHANGES_KEPT = 1000  # per category, in a SyncRun's `changes`
 
-__all__ = ["InputError", "LoadError", "StoreError", "SyncBusy", "SyncResult", "run_sync"]
+__all__ = [
+    "InputError",
+    "LoadError",
+    "StaleState",
+    "StoreError",
+    "SyncBusy",
+    "SyncResult",
+    "check_record",
+    "run_sync",
+]
 
 
 class InputError(Exception):
@@ -37,6 +47,16 @@ class InputError(Exception):
 
 class StoreError(Exception):
     """The database was changed but the store file could not be written."""
+
+
+class StaleState(Exception):
+    """The database or the input changed since the preview that is being confirmed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The data changed since the preview (another sync or an edit); "
+            "nothing was written. Preview again and confirm the new preview."
+        )
 
 
 @dataclass
@@ -49,6 +69,7 @@ class SyncResult:
     warnings: list[str] = field(default_factory=list)
     applied: bool = False
     store_written: bool = False
+    fingerprint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -88,6 +109,7 @@ class SyncResult:
             "errors": [error.to_dict() for error in self.errors],
             "warnings": self.warnings,
             "sources": self.sources,
+            "fingerprint": self.fingerprint,
         }
 
 
@@ -120,6 +142,20 @@ def load_inputs(paths: Sequence[str | Path] | None) -> list[LoadedFile]:
     return [load_path(path, display_path(path)) for path in resolve_inputs(paths)]
 
 
+def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
+    """What a plan was computed from: every row as stored and every input's sha256.
+
+    A confirm (admin) or an apply with `expected_fingerprint` (API) is refused when this
+    differs, so nobody applies a preview that no longer describes what will happen.
+    """
+    digest = hashlib.sha256()
+    for loaded in files:
+        digest.update(loaded.sha256.encode())
+    state = sorted((r.id, r.updated_at, *r.compared()) for r in rows)
+    digest.update(repr(state).encode())
+    return digest.hexdigest()[:32]
+
+
 def _plan(files: list[LoadedFile], prune: bool, dry_run: bool, now: str) -> SyncResult:
     rows = db.read_rows()
     known_oems: dict[str, str] = {}
@@ -132,6 +168,7 @@ def _plan(files: list[LoadedFile], prune: bool, dry_run: bool, now: str) -> Sync
         sources=[{"path": f.path, "sha256": f.sha256} for f in files],
         errors=built.errors,
         warnings=built.warnings,
+        fingerprint=fingerprint(rows, files),
     )
     if built.errors:
         return result
@@ -170,19 +207,23 @@ def run_sync(
     source: str = "cli",
     user: Any = None,
     lock_timeout: float | None = None,
+    expected_fingerprint: str | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> SyncResult:
     """Sync `files` (already loaded, e.g. an upload) or the files at `paths` (default: every
     `partners_*` file in PARTNERS_INPUT_DIR).
 
     Raises InputError or LoadError for unusable input, SyncBusy when the lock is not had in
-    time, StoreError when the store cannot be written after the data was applied. Validation
-    errors come back in the result, with nothing written. Every applying call, whatever its
-    outcome, leaves one SyncRun.
+    time, StaleState when `expected_fingerprint` (from a dry run) no longer matches, and
+    StoreError when the store cannot be written after the data was applied. Validation errors
+    come back in the result, with nothing written. Every applying call, whatever its outcome,
+    leaves one SyncRun.
     """
     stage = on_stage or (lambda name: None)
     with _bulk_allocation():
-        return _run_sync(paths, files, apply, prune, source, user, lock_timeout, stage)
+        return _run_sync(
+            paths, files, apply, prune, source, user, lock_timeout, expected_fingerprint, stage
+        )
 
 
 @contextmanager
@@ -207,6 +248,7 @@ def _run_sync(
     source: str,
     user: Any,
     lock_timeout: float | None,
+    expected_fingerprint: str | None,
     stage: Callable[[str], None],
 ) -> SyncResult:
     started = timezone.now()
@@ -225,6 +267,8 @@ def _run_sync(
             stage("Comparing")
             with transaction.atomic():
                 result = _plan(files, prune, dry_run=False, now=now)
+                if expected_fingerprint and result.fingerprint != expected_fingerprint:
+                    raise StaleState
                 if result.ok:
                     stage("Writing")
                     _apply(result.plan, prune)
@@ -236,7 +280,7 @@ def _run_sync(
                 except OSError as exc:
                     shown = display_path(store_path())
                     raise StoreError(f"Failed to write {shown}: {exc}") from exc
-    except (InputError, LoadError, SyncBusy) as exc:
+    except (InputError, LoadError, SyncBusy, StaleState) as exc:
         if apply:
             _record_run(started, source, user, sources, errors=[str(exc)])
         raise
@@ -282,3 +326,24 @@ def _record_run(
         applied=bool(result and result.applied),
         errors=error_list,
     )
+
+
+def check_record(
+    values: dict[str, Any], instance_pk: int | None = None
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """One record as a person typed it (admin form): the engine's normalization and
+    validation, the OEM spelled as the engine would spell it, and (name, OEM) unique."""
+    from partners.models import PartnerTier
+
+    cleaned, errors = normalize_row(values)
+    if errors:
+        return cleaned, errors
+    others = PartnerTier.objects.exclude(pk=instance_pk)
+    oem_key = identity_key(cleaned["oem"])
+    known = others.filter(oem_key=oem_key).values_list("oem", flat=True).first()
+    aliases = oem_alias_map(settings.PARTNERS_OEM_ALIASES)
+    cleaned["oem"] = oem_spelling(cleaned["oem"], aliases, {oem_key: known} if known else {})
+    name_key = identity_key(cleaned["name"])
+    if others.filter(oem_key=identity_key(cleaned["oem"]), name_key=name_key).exists():
+        errors.append(("name", f"{cleaned['name']!r} already has a tier at {cleaned['oem']!r}"))
+    return cleaned, errors

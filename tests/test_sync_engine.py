@@ -9,7 +9,7 @@ import pytest
 from partners.loaders import load_path
 from partners.models import PartnerTier, SyncRun
 from partners.store import refresh_store
-from partners.sync import run_sync
+from partners.sync import StaleState, check_record, run_sync
 from tests.helpers import write_csv, write_json
 
 pytestmark = pytest.mark.django_db
@@ -298,6 +298,7 @@ def test_the_result_serializes_to_the_seed_shape_plus_extras(synced, input_dir):
         "errors",
         "warnings",
         "sources",
+        "fingerprint",
     ]
     assert data["dry_run"] is True and data["applied"] is False
     assert data["sources"] == [
@@ -314,3 +315,58 @@ def test_a_store_left_behind_by_a_crash_converges_on_the_next_apply(synced, inpu
     assert result.store_written
     assert store.read_bytes() == good
     assert os.listdir(store.parent) == ["oems.json"]
+
+
+def test_a_confirm_of_a_stale_preview_is_refused_and_writes_nothing(synced, input_dir, store):
+    path = write_csv(input_dir / "next.csv", [["Tech Solutions", "Gold", "N", "Nutanix", "", ""]])
+    preview = run_sync([path])
+    PartnerTier.objects.filter(name="Old Partner").update(tier="Silver")
+    before = store.read_bytes()
+
+    with pytest.raises(StaleState):
+        run_sync([path], apply=True, expected_fingerprint=preview.fingerprint)
+
+    assert PartnerTier.objects.get(name="Tech Solutions").tier == "Platinum"
+    assert store.read_bytes() == before
+    refused = SyncRun.objects.first()
+    assert not refused.applied and "changed since the preview" in refused.errors[0]
+
+
+def test_a_confirm_of_a_current_preview_applies(synced, input_dir):
+    path = write_csv(input_dir / "next.csv", [["Tech Solutions", "Gold", "N", "Nutanix", "", ""]])
+    preview = run_sync([path])
+    assert run_sync([path]).fingerprint == preview.fingerprint
+
+    result = run_sync([path], apply=True, expected_fingerprint=preview.fingerprint)
+
+    assert result.applied and PartnerTier.objects.get(name="Tech Solutions").tier == "Gold"
+
+
+def test_the_fingerprint_changes_with_the_input_file(synced, input_dir):
+    path = write_csv(input_dir / "next.csv", [["Tech Solutions", "Gold", "N", "Nutanix", "", ""]])
+    first = run_sync([path]).fingerprint
+    write_csv(path, [["Tech Solutions", "Silver", "N", "Nutanix", "", ""]])
+    assert run_sync([path]).fingerprint != first
+
+
+def test_a_single_record_is_checked_by_the_engine_rules(synced):
+    cleaned, errors = check_record(
+        {"name": " New  Co ", "tier": "gold", "program": "P", "oem": "cisco", "poc": " "}
+    )
+    assert errors == []
+    assert (cleaned["name"], cleaned["tier"], cleaned["oem"], cleaned["poc"]) == (
+        "New  Co",
+        "Gold",
+        "Cisco",
+        None,
+    )
+
+
+def test_a_single_record_may_not_repeat_an_existing_name_at_an_oem(synced):
+    existing = PartnerTier.objects.get(name="Old Partner")
+    _, errors = check_record({"name": "old  PARTNER", "tier": "Gold", "program": "P", "oem": "hp"})
+    assert errors == [("name", "'old  PARTNER' already has a tier at 'HP'")]
+    _, errors = check_record(
+        {"name": "old partner", "tier": "Gold", "program": "P", "oem": "HP"}, existing.pk
+    )
+    assert errors == []
