@@ -338,7 +338,9 @@ def check_record(
     cleaned, errors = normalize_row(values)
     if errors:
         return cleaned, errors
-    others = PartnerTier.objects.exclude(pk=instance_pk)
+    others = PartnerTier.objects.all()
+    if instance_pk is not None:
+        others = others.exclude(pk=instance_pk)
     oem_key = identity_key(cleaned["oem"])
     known = others.filter(oem_key=oem_key).values_list("oem", flat=True).first()
     aliases = oem_alias_map(settings.PARTNERS_OEM_ALIASES)

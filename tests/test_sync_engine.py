@@ -328,7 +328,7 @@ def test_a_confirm_of_a_stale_preview_is_refused_and_writes_nothing(synced, inpu
 
     assert PartnerTier.objects.get(name="Tech Solutions").tier == "Platinum"
     assert store.read_bytes() == before
-    refused = SyncRun.objects.first()
+    refused = SyncRun.objects.latest("started_at")
     assert not refused.applied and "changed since the preview" in refused.errors[0]
 
 
