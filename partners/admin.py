@@ -1,25 +1,352 @@
+"""The admin: a door onto the engine. Uploads and folder syncs are previewed with the
+engine's dry run and confirmed with its apply; nothing here classifies or writes rows."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from partners.models import PartnerTier, SyncRun
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats.base_formats import CSV, JSON, XLSX, YAML
+
+from partners.exporting import escape_dataset
+from partners.forms import ConfirmFolderForm, ConfirmUploadForm, PartnerTierForm, UploadForm
+from partners.loaders import LoadedFile, LoadError, load_bytes
+from partners.models import PartnerTier, SyncRun, Upload
+from partners.preview import changes_csv, preview
+from partners.resources import PartnerTierResource
+from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
+from partners.uploads import DatabaseStorage
+
+ENGINE_FORMATS = {CSV: "csv", JSON: "json", XLSX: "xlsx", YAML: "yaml"}
+SPREADSHEET_FORMATS = (CSV, XLSX)
+WEB_LOCK_TIMEOUT = 10.0  # seconds a request waits for another sync before giving up
 
 
 @admin.register(PartnerTier)
-class PartnerTierAdmin(admin.ModelAdmin):
+class PartnerTierAdmin(ImportExportModelAdmin):
+    form = PartnerTierForm
     list_display = ["name", "oem", "tier", "program", "poc", "updated_at"]
     list_filter = ["oem", "tier", "program"]
     search_fields = ["name", "program", "poc", "notes"]
+    ordering = ["oem", "name"]
     readonly_fields = ["created_at", "updated_at"]
+    list_per_page = 100
+
+    resource_classes = [PartnerTierResource]
+    import_form_class = UploadForm
+    import_formats = list(ENGINE_FORMATS)
+    export_formats = [CSV, JSON, XLSX]
+    import_template_name = "admin/partners/partnertier/import.html"
+    change_list_template = "admin/partners/partnertier/change_list.html"
+
+    def get_urls(self) -> list[Any]:
+        prefix = "{}_{}".format(*self.get_model_info())
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "import/changes.csv",
+                wrap(self.upload_changes_csv),
+                name=f"{prefix}_import_changes",
+            ),
+            path("sync-folder/", wrap(self.sync_folder), name=f"{prefix}_sync_folder"),
+            path(
+                "sync-folder/changes.csv",
+                wrap(self.folder_changes_csv),
+                name=f"{prefix}_sync_folder_changes",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        extra_context = {**(extra_context or {}), "has_sync_permission": self.can_sync(request)}
+        return super().changelist_view(request, extra_context)
+
+    def can_sync(self, request: HttpRequest) -> bool:
+        return self.has_import_permission(request)
+
+    # Upload: preview (import_action) → confirm (process_import).
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = self.create_import_form(request)
+        context: dict[str, Any] = {}
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["import_file"]
+            fmt = ENGINE_FORMATS[self.get_import_formats()[int(form.cleaned_data["format"])]]
+            data = b"".join(upload.chunks())
+            try:
+                loaded = load_bytes(data, upload.name, fmt)
+            except LoadError as exc:
+                form.add_error("import_file", str(exc))
+            else:
+                storage = DatabaseStorage(user=request.user, read_mode="rb")
+                storage.save(data)
+                result = run_sync(files=[loaded])
+                context.update(preview(result))
+                context["upload_name"] = storage.name
+                if result.ok:
+                    context["confirm_form"] = ConfirmUploadForm(
+                        initial={
+                            "import_file_name": storage.name,
+                            "original_file_name": upload.name,
+                            "format": fmt,
+                            "fingerprint": result.fingerprint,
+                        }
+                    )
+        return self._render_preview(request, context, form=form, title="Import partner tiers")
+
+    @method_decorator(require_POST)
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = ConfirmUploadForm(request.POST)
+        again = self._url("import")
+        if not form.is_valid():
+            messages.error(request, "The confirmation was incomplete; upload the file again.")
+            return HttpResponseRedirect(again)
+        storage = DatabaseStorage(
+            name=form.cleaned_data["import_file_name"], user=request.user, read_mode="rb"
+        )
+        loaded = self._stored_upload(
+            request, storage, form.cleaned_data["original_file_name"], form.cleaned_data["format"]
+        )
+        if loaded is None:
+            return HttpResponseRedirect(again)
+        result = self._apply(request, files=[loaded], fingerprint=form.cleaned_data["fingerprint"])
+        storage.remove()
+        return HttpResponseRedirect(self._url("changelist") if result else again)
+
+    def upload_changes_csv(self, request: HttpRequest) -> HttpResponseBase:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        storage = DatabaseStorage(name=request.GET.get("upload", ""), user=request.user)
+        storage.read_mode = "rb"
+        name = request.GET.get("name", "upload")
+        loaded = self._stored_upload(request, storage, name, request.GET.get("format"))
+        if loaded is None:
+            return HttpResponseRedirect(self._url("import"))
+        return _csv_response(run_sync(files=[loaded]), "changes.csv")
+
+    def _stored_upload(
+        self, request: HttpRequest, storage: DatabaseStorage, name: str, fmt: str | None
+    ) -> LoadedFile | None:
+        try:
+            data = storage.read()
+        except Upload.DoesNotExist:
+            messages.error(
+                request, "This upload expired or was already confirmed; upload the file again."
+            )
+            return None
+        assert isinstance(data, bytes)
+        try:
+            return load_bytes(data, name, fmt if fmt in ENGINE_FORMATS.values() else None)
+        except LoadError as exc:
+            messages.error(request, str(exc))
+            return None
+
+    # Sync from PARTNERS_INPUT_DIR: the same preview, then apply (optionally pruning).
+
+    def sync_folder(self, request: HttpRequest) -> HttpResponse:
+        if not self.can_sync(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = ConfirmFolderForm(request.POST)
+            if not form.is_valid():
+                messages.error(request, "The confirmation was incomplete; preview again.")
+                return HttpResponseRedirect(self._url("sync_folder"))
+            result = self._apply(
+                request,
+                files=None,
+                fingerprint=form.cleaned_data["fingerprint"],
+                prune=form.cleaned_data["prune"],
+            )
+            return HttpResponseRedirect(self._url("changelist" if result else "sync_folder"))
+        try:
+            result = run_sync()
+        except (InputError, LoadError) as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(self._url("changelist"))
+        context = preview(result)
+        context["folder"] = True
+        if result.ok:
+            context["confirm_form"] = ConfirmFolderForm(initial={"fingerprint": result.fingerprint})
+        return self._render_preview(request, context, title="Sync from the data folder")
+
+    def folder_changes_csv(self, request: HttpRequest) -> HttpResponseBase:
+        if not self.can_sync(request):
+            raise PermissionDenied
+        try:
+            result = run_sync()
+        except (InputError, LoadError) as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(self._url("changelist"))
+        return _csv_response(result, "folder-changes.csv")
+
+    # Shared by both doors.
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        files: list[LoadedFile] | None,
+        fingerprint: str,
+        prune: bool = False,
+    ) -> SyncResult | None:
+        """Apply through the engine; say what happened. None when nothing was applied."""
+        try:
+            result = run_sync(
+                files=files,
+                apply=True,
+                prune=prune,
+                source="admin",
+                user=request.user,
+                lock_timeout=WEB_LOCK_TIMEOUT,
+                expected_fingerprint=fingerprint,
+            )
+        except (StaleState, InputError, LoadError) as exc:
+            messages.error(request, str(exc))
+            return None
+        except SyncBusy:
+            messages.error(request, "Another sync is running; nothing was written. Try again.")
+            return None
+        except StoreError as exc:
+            messages.warning(request, f"The records were saved, but {exc}")
+            return None
+        if not result.applied:
+            messages.error(request, result.error_message)
+            return None
+        counts = result.summary
+        messages.success(
+            request,
+            f"Added {counts['added']}, updated {counts['updated']}, removed {counts['removed']} "
+            f"partner tiers; {counts['unchanged']} unchanged.",
+        )
+        return result
+
+    def _render_preview(
+        self, request: HttpRequest, context: dict[str, Any], title: str, form: Any = None
+    ) -> HttpResponse:
+        context.update(self.admin_site.each_context(request))
+        context.update(
+            title=title,
+            form=form,
+            opts=self.model._meta,
+            media=self.media + (form.media if form else self.media),
+        )
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, [self.import_template_name], context)
+
+    def _url(self, name: str) -> str:
+        return reverse("admin:{}_{}_{}".format(*self.get_model_info(), name))
+
+    # Export: formulas escaped in spreadsheet formats.
+
+    def get_export_data(self, file_format: Any, request: HttpRequest, queryset: Any, **kwargs):
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        data = self.get_data_for_export(request, queryset, **kwargs)
+        if isinstance(file_format, SPREADSHEET_FORMATS):
+            data = escape_dataset(data)
+        export_data = file_format.export_data(data)
+        encoding = kwargs.get("encoding")
+        if not file_format.is_binary() and encoding:
+            export_data = export_data.encode(encoding)
+        return export_data
+
+
+def _csv_response(result: SyncResult, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(changes_csv(result), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["started_at", "source", "user", "applied", "counts"]
+    """History, read-only: when, who, from where, which files, and what changed."""
+
+    list_display = ["started_at", "source", "user", "applied", "added", "updated", "removed"]
     list_filter = ["source", "applied"]
+    date_hierarchy = "started_at"
+    readonly_fields = [
+        "started_at",
+        "finished_at",
+        "source",
+        "user",
+        "applied",
+        "files_table",
+        "counts_table",
+        "errors_list",
+        "changes_table",
+    ]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="added")
+    def added(self, run: SyncRun) -> int:
+        return run.counts.get("added", 0)
+
+    @admin.display(description="updated")
+    def updated(self, run: SyncRun) -> int:
+        return run.counts.get("updated", 0)
+
+    @admin.display(description="removed")
+    def removed(self, run: SyncRun) -> int:
+        return run.counts.get("removed", 0)
+
+    @admin.display(description="files")
+    def files_table(self, run: SyncRun) -> str:
+        return format_html_join(
+            "", "<div>{} <code>{}</code></div>", ((f["path"], f["sha256"]) for f in run.files)
+        )
+
+    @admin.display(description="counts")
+    def counts_table(self, run: SyncRun) -> str:
+        return ", ".join(f"{name} {count}" for name, count in run.counts.items()) or "—"
+
+    @admin.display(description="errors")
+    def errors_list(self, run: SyncRun) -> str:
+        messages_ = [e["message"] if isinstance(e, dict) else str(e) for e in run.errors]
+        return format_html_join("", "<div>{}</div>", ((m,) for m in messages_)) or "—"
+
+    @admin.display(description="changes")
+    def changes_table(self, run: SyncRun) -> str:
+        rows: list[tuple[str, str, str, str]] = []
+        for record in run.changes.get("added", []):
+            rows.append(("added", record["oem"], record["name"], record["tier"]))
+        for record in run.changes.get("updated", []):
+            detail = "; ".join(
+                f"{name}: {change['old']} → {change['new']}"
+                for name, change in record["changes"].items()
+            )
+            rows.append(("updated", record["oem"], record["name"], detail))
+        for record in run.changes.get("removed", []):
+            rows.append(("removed", record["oem"], record["name"], record["tier"]))
+        if not rows:
+            return "—"
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        return format_html(
+            "<table><thead><tr><th>change</th><th>OEM</th><th>partner</th><th>detail</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            body,
+        )

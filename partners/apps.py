@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.core import checks
 
 
 class PartnersConfig(AppConfig):
@@ -10,3 +13,21 @@ class PartnersConfig(AppConfig):
 
     def ready(self) -> None:
         from partners import signals  # noqa: F401 - connects the receivers
+
+        checks.register(check_xlsx_parser_is_defused, checks.Tags.security)
+
+
+def check_xlsx_parser_is_defused(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Uploaded XLSX files are XML: without defusedxml, openpyxl would expand entity bombs
+    (billion laughs). Runs with the server's start-up checks, not with every command."""
+    from openpyxl.xml import DEFUSEDXML
+
+    if DEFUSEDXML:
+        return []
+    return [
+        checks.Error(
+            "openpyxl is not using defusedxml; uploaded XLSX files could expand XML bombs.",
+            hint="pip install defusedxml",
+            id="partners.E001",
+        )
+    ]

@@ -27,7 +27,8 @@ class PartnerTier(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["oem_key", "name_key"], name="partner_unique_per_oem")
         ]
-        permissions = [("sync", "Can import and sync partner tiers")]
+        # django-import-export asks for "<IMPORT_EXPORT_IMPORT_PERMISSION_CODE>_partnertier".
+        permissions = [("sync_partnertier", "Can import and sync partner tiers")]
 
     def __str__(self) -> str:
         return f"{self.name} — {self.oem} {self.tier}"
@@ -69,3 +70,21 @@ class SyncRun(models.Model):
     def __str__(self) -> str:
         state = "applied" if self.applied else "not applied"
         return f"{self.get_source_display()} sync at {self.started_at:%Y-%m-%d %H:%M:%S} ({state})"
+
+
+class Upload(models.Model):
+    """A file uploaded in the admin, kept between its preview and its confirm.
+
+    In the database, not a per-process temp folder: the confirm may reach another server
+    process (or machine) than the preview did. Deleted on confirm; stale ones on expiry.
+    """
+
+    name = models.CharField(max_length=64, unique=True)  # random token, as in the form
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return self.name

@@ -110,3 +110,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# Admin uploads: the size limit, where files wait between preview and confirm (the database,
+# so every server process sees them), and who may export (anyone who may view).
+PARTNERS_UPLOAD_MAX_BYTES = envint("PARTNERS_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "partners.uploads.DatabaseStorage"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

@@ -1,0 +1,64 @@
+"""Admin forms. Every rule comes from the engine; these only carry its answers to fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from import_export.forms import ImportForm
+
+from partners.models import PartnerTier
+from partners.records import COMPARED
+from partners.sync import check_record
+
+
+class PartnerTierForm(forms.ModelForm):
+    class Meta:
+        model = PartnerTier
+        fields = list(COMPARED)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if any(name in self.errors for name in COMPARED):
+            return data
+        cleaned, problems = check_record(dict(data), self.instance.pk)
+        for name, message in problems:
+            self.add_error(name if name in self.fields else None, message)
+        if not problems:
+            data.update({name: cleaned[name] for name in COMPARED})
+        return data
+
+
+class UploadForm(ImportForm):
+    """django-import-export's upload form, with the size limit checked before anything is
+    read (PARTNERS_UPLOAD_MAX_BYTES)."""
+
+    def clean_import_file(self) -> Any:
+        upload = self.cleaned_data["import_file"]
+        limit = settings.PARTNERS_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"{upload.name} is {filesizeformat(upload.size)}; "
+                f"the limit is {filesizeformat(limit)}."
+            )
+        return upload
+
+
+class ConfirmUploadForm(forms.Form):
+    """What the preview page posts back: which upload, and the state it was computed from."""
+
+    import_file_name = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    original_file_name = forms.CharField(widget=forms.HiddenInput, max_length=255)
+    format = forms.CharField(widget=forms.HiddenInput, max_length=10)
+    fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+
+class ConfirmFolderForm(forms.Form):
+    fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    prune = forms.BooleanField(
+        required=False,
+        label="Also remove the missing records",
+        help_text="Records in the database that no file in the data folder lists are deleted.",
+    )

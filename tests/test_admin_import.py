@@ -1,0 +1,285 @@
+"""The admin upload: preview through the engine's dry run, confirm through its apply."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import openpyxl
+import pytest
+import yaml
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from partners.admin import ENGINE_FORMATS
+from partners.models import PartnerTier, SyncRun, Upload
+from partners.sync import run_sync
+from tests.helpers import HEADER, write_csv
+
+pytestmark = pytest.mark.django_db
+
+IMPORT_URL = reverse("admin:partners_partnertier_import")
+CONFIRM_URL = reverse("admin:partners_partnertier_process_import")
+CHANGELIST_URL = reverse("admin:partners_partnertier_changelist")
+FORMAT_INDEX = {name: str(i) for i, name in enumerate(ENGINE_FORMATS.values())}
+
+BASE = [
+    ["Red River Technology", "Gold", "Cisco PTP", "Cisco", "John Doe", "Premier partner"],
+    ["Tech Solutions", "Platinum", "Nutanix Elevate", "Nutanix", "Jane Smith", "Top tier"],
+    ["Old Partner", "Bronze", "HP Amplify", "HP", "", ""],
+]
+# New, changed (tier up), unchanged.
+UPLOAD = [
+    ["Brand New Co", "Silver", "Cisco PTP", "cisco", "", ""],
+    ["Red River Technology", "Platinum", "Cisco PTP", "cisco", "John Doe", "Premier partner"],
+    ["Tech Solutions", "Platinum", "Nutanix Elevate", "Nutanix", "Jane Smith", "Top tier"],
+]
+
+
+@pytest.fixture
+def base(input_dir):
+    assert run_sync([write_csv(input_dir / "base.csv", BASE)], apply=True).applied
+
+
+def csv_bytes(rows: list[list[str]], header: list[str] = HEADER) -> bytes:
+    lines = [",".join(header), *(",".join(f'"{v}"' for v in row) for row in rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def upload(client: Client, data: bytes, name: str = "portal.csv", fmt: str = "csv"):
+    file = SimpleUploadedFile(name, data)
+    return client.post(IMPORT_URL, {"import_file": file, "format": FORMAT_INDEX[fmt]})
+
+
+def confirm(client: Client, response):
+    return client.post(CONFIRM_URL, response.context["confirm_form"].initial)
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_an_upload_is_previewed_then_applied_on_confirm(admin_client, admin_user, base, store):
+    data = csv_bytes(UPLOAD)
+    preview = upload(admin_client, data)
+
+    assert preview.status_code == 200
+    assert preview.context["summary"] == {
+        "added": 1,
+        "updated": 1,
+        "unchanged": 1,
+        "missing": 1,
+        "removed": 0,
+    }
+    [change] = preview.context["updated"][0]["changes"]
+    assert (change["field"], change["old"], change["new"], change["arrow"]) == (
+        "tier",
+        "Gold",
+        "Platinum",
+        "↑",
+    )
+    page = preview.content.decode()
+    assert "Gold" in page and "Platinum" in page and "Brand New Co" in page
+    assert PartnerTier.objects.count() == 3  # nothing written by the preview
+    assert Upload.objects.count() == 1
+
+    done = confirm(admin_client, preview)
+
+    assert done.status_code == 302 and done["Location"] == CHANGELIST_URL
+    assert PartnerTier.objects.get(name="Red River Technology").tier == "Platinum"
+    assert PartnerTier.objects.get(name="Brand New Co").oem == "Cisco"
+    assert PartnerTier.objects.count() == 4
+    stored = json.loads(store.read_text())
+    assert sum(len(oem["partners"]) for oem in stored["oems"]) == 4
+    run = SyncRun.objects.latest("started_at")
+    assert (run.source, run.user, run.applied) == ("admin", admin_user, True)
+    assert run.files[0]["path"] == "portal.csv"
+    assert run.counts["added"] == 1 and run.counts["updated"] == 1
+    assert Upload.objects.count() == 0
+    assert "Added 1, updated 1, removed 0 partner tiers; 1 unchanged." in messages_of(done)
+
+
+def xlsx_bytes(rows: list[list[str]]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def as_records(rows: list[list[str]]) -> list[dict[str, str]]:
+    return [dict(zip(HEADER, row, strict=True)) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "encode"),
+    [
+        ("p.csv", "csv", csv_bytes),
+        ("p.json", "json", lambda rows: json.dumps({"partners": as_records(rows)}).encode()),
+        ("p.xlsx", "xlsx", xlsx_bytes),
+        ("p.yaml", "yaml", lambda rows: yaml.safe_dump(as_records(rows)).encode()),
+    ],
+)
+def test_the_admin_classifies_rows_exactly_as_the_engine(
+    admin_client, base, input_dir, name, fmt, encode
+):
+    data = encode(UPLOAD)
+    (input_dir / name).write_bytes(data)
+    engine = run_sync([input_dir / name]).to_dict()
+
+    admin = upload(admin_client, data, name, fmt).context["result"].to_dict()
+
+    for category in ("added", "updated", "unchanged", "missing"):
+        assert sorted((r["oem"], r["name"]) for r in admin[category]) == sorted(
+            (r["oem"], r["name"]) for r in engine[category]
+        ), category
+        assert admin[category], category  # each category is exercised
+
+
+def test_rows_with_errors_show_line_field_and_message_and_cannot_be_confirmed(admin_client, base):
+    data = csv_bytes([["", "Gold", "P", "Cisco", "", ""], ["Ok", "Gold", "", "Cisco", "", ""]])
+    response = upload(admin_client, data)
+
+    assert "confirm_form" not in response.context
+    errors = [(e.line, e.field, e.message) for e in response.context["errors"]]
+    assert errors == [(2, "name", "missing name"), (3, "program", "missing program")]
+    page = response.content.decode()
+    assert "missing name" in page and "Line 2" in page
+    assert PartnerTier.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "data", "reason"),
+    [
+        ("p.json", "json", b"{not json", "not valid JSON"),
+        ("p.xlsx", "xlsx", b"not a zip at all", "not a zip archive"),
+        ("p.json", "json", b'{"partners": [{"name": NaN}]}', "NaN"),
+        ("p.csv", "csv", b"\xff\xfe\x00", "p.csv"),
+    ],
+)
+def test_an_unreadable_file_is_a_form_error_that_says_why(
+    admin_client, base, name, fmt, data, reason
+):
+    response = upload(admin_client, data, name, fmt)
+
+    assert response.status_code == 200
+    error = " ".join(response.context["form"].errors["import_file"])
+    assert error.startswith(f"Failed to load {name}: ") and reason in error
+    assert PartnerTier.objects.count() == 3 and Upload.objects.count() == 0
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(admin_client, settings):
+    settings.PARTNERS_UPLOAD_MAX_BYTES = 100
+    response = upload(admin_client, csv_bytes(UPLOAD * 10))
+    error = response.context["form"].errors["import_file"][0]
+    assert "the limit is 100" in error
+    assert Upload.objects.count() == 0
+
+
+def test_an_xlsx_bomb_is_refused_before_it_is_parsed(admin_client):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"<" + b"a" * 50_000_000)
+    response = upload(admin_client, buffer.getvalue(), "bomb.xlsx", "xlsx")
+    assert (
+        "compression ratio 1028:1 is suspicious"
+        in response.context["form"].errors["import_file"][0]
+    )
+
+
+def test_a_windows_1252_file_is_read_with_its_warning_shown(admin_client):
+    data = csv_bytes([["Café Networks", "Gold", "P", "Cisco", "", ""]]).decode().encode("cp1252")
+    response = upload(admin_client, data)
+    assert response.context["summary"]["added"] == 1
+    assert any("Windows-1252" in w for w in response.context["warnings"])
+    assert "Windows-1252" in response.content.decode()
+    assert "Café Networks" in response.content.decode()
+
+
+def test_a_confirm_after_the_data_changed_is_refused_and_writes_nothing(admin_client, base):
+    preview = upload(admin_client, csv_bytes(UPLOAD))
+    PartnerTier.objects.filter(name="Old Partner").update(tier="Silver")
+
+    done = confirm(admin_client, preview)
+
+    assert done.status_code == 302 and done["Location"] == IMPORT_URL
+    assert any("changed since the preview" in m for m in messages_of(done))
+    assert not PartnerTier.objects.filter(name="Brand New Co").exists()
+    assert PartnerTier.objects.get(name="Red River Technology").tier == "Gold"
+    assert not SyncRun.objects.latest("started_at").applied
+
+
+def test_an_upload_can_be_confirmed_once(admin_client, base):
+    preview = upload(admin_client, csv_bytes(UPLOAD))
+    confirm(admin_client, preview)
+    again = confirm(admin_client, preview)
+    assert any("expired or was already confirmed" in m for m in messages_of(again))
+
+
+def test_an_expired_upload_cannot_be_confirmed_and_is_discarded(admin_client, base):
+    preview = upload(admin_client, csv_bytes(UPLOAD))
+    Upload.objects.update(created_at=timezone.now() - timedelta(days=2))
+
+    done = confirm(admin_client, preview)
+    assert any("expired" in m for m in messages_of(done))
+    assert not PartnerTier.objects.filter(name="Brand New Co").exists()
+    upload(admin_client, csv_bytes(UPLOAD))  # any new upload sweeps expired ones
+    assert Upload.objects.count() == 1
+
+
+def test_another_users_upload_cannot_be_confirmed(admin_client, base, django_user_model):
+    preview = upload(admin_client, csv_bytes(UPLOAD))
+    other = django_user_model.objects.create_superuser("other", "o@example.com", "pw")
+    client = Client()
+    client.force_login(other)
+
+    done = confirm(client, preview)
+
+    assert any("expired or was already confirmed" in m for m in messages_of(done))
+    assert not PartnerTier.objects.filter(name="Brand New Co").exists()
+
+
+def test_the_preview_is_capped_and_the_full_list_downloads_as_csv(admin_client, base):
+    rows = [[f"Partner {i:04}", "Gold", "P", "Cisco", "", ""] for i in range(450)]
+    rows.append(["=1+2", "Gold", "P", "Cisco", "", ""])
+    preview = upload(admin_client, csv_bytes(rows))
+
+    assert preview.context["summary"]["added"] == 451
+    assert len(preview.context["added"]) == 200 and preview.context["capped"]
+    link = reverse("admin:partners_partnertier_import_changes")
+    download = admin_client.get(
+        link, {"upload": preview.context["upload_name"], "name": "portal.csv"}
+    )
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert download["Content-Type"].startswith("text/csv")
+    assert len([line for line in lines if line.startswith("added,")]) == 451
+    assert any(line.startswith("added,Cisco,'=1+2") for line in lines)
+    assert len([line for line in lines if line.startswith("missing,")]) == 3
+
+
+def test_a_large_upload_preview_stays_small(admin_client):
+    rows = [[f"Partner {i:05}", "Gold", "P", f"OEM {i % 50}", "", ""] for i in range(20_000)]
+    response = upload(admin_client, csv_bytes(rows))
+    assert response.context["summary"]["added"] == 20_000
+    assert len(response.content) < 200_000
+
+
+def test_the_upload_form_needs_a_csrf_token(admin_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    assert client.get(IMPORT_URL).status_code == 200
+    response = client.post(
+        IMPORT_URL,
+        {"import_file": SimpleUploadedFile("p.csv", csv_bytes(UPLOAD)), "format": "0"},
+    )
+    assert response.status_code == 403
+    assert client.post(CONFIRM_URL, {}).status_code == 403
+    assert PartnerTier.objects.count() == 0 and Upload.objects.count() == 0
