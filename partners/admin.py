@@ -51,7 +51,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
     import_formats = list(ENGINE_FORMATS)
     export_formats = [CSV, JSON, XLSX]
     import_template_name = "admin/partners/partnertier/import.html"
-    change_list_template = "admin/partners/partnertier/change_list.html"
+    import_export_change_list_template = "admin/partners/partnertier/change_list.html"
 
     def get_urls(self) -> list[Any]:
         prefix = "{}_{}".format(*self.get_model_info())
