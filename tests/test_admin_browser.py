@@ -1,0 +1,98 @@
+"""The upload flow as a person sees it: a real Chromium, driven by Playwright, against a live
+server. Runs wherever Debian's `chromium` is installed (CI installs it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from partners.models import PartnerTier
+from partners.sync import run_sync
+from tests.helpers import write_csv
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+# CI sets this: there the test must run, never skip.
+REQUIRED = os.environ.get("PARTNERS_REQUIRE_BROWSER") == "1"
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        CHROMIUM is None and not REQUIRED,
+        reason="no chromium on this machine (apt-get install -y chromium)",
+    ),
+]
+
+UPLOAD = (
+    "name,tier,program,oem,poc,notes\n"
+    "Brand New Co,Silver,Cisco PTP,Cisco,,\n"
+    "Red River Technology,Platinum,Cisco PTP,Cisco,John Doe,Premier partner\n"
+    "Tech Solutions,Platinum,Nutanix Elevate,Nutanix,Jane Smith,Top tier\n"
+    '"<script>alert(1)</script>",Gold,Cisco PTP,Cisco,"<img src=x onerror=alert(2)>",\n'
+)
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test
+    # itself are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+
+
+def test_a_partner_manager_uploads_previews_and_confirms_in_a_browser(
+    browser_page, live_server, input_dir, tmp_path, django_user_model
+):
+    django_user_model.objects.create_superuser("manager", "m@example.com", "s3cret-pass")
+    base = [
+        ["Red River Technology", "Gold", "Cisco PTP", "Cisco", "John Doe", "Premier partner"],
+        ["Tech Solutions", "Platinum", "Nutanix Elevate", "Nutanix", "Jane Smith", "Top tier"],
+    ]
+    assert run_sync([write_csv(input_dir / "base.csv", base)], apply=True).applied
+    upload = tmp_path / "portal.csv"
+    upload.write_text(UPLOAD, encoding="utf-8")
+    page = browser_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "manager")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/partners/partnertier/")
+    page.click("a.import_link")
+    page.set_input_files("#id_import_file", str(upload))
+    page.select_option("#id_format", label="csv")
+    page.click("#upload-form input[type=submit]")
+
+    counts = page.locator("#counts")
+    assert counts.locator(".count-added strong").inner_text() == "2"
+    assert counts.locator(".count-updated strong").inner_text() == "1"
+    assert counts.locator(".count-unchanged strong").inner_text() == "1"
+    change = page.locator("#updated .change").first
+    assert change.locator(".change-old").inner_text() == "Gold"
+    assert change.locator(".change-new").inner_text() == "Platinum"
+    assert change.locator(".arrow-up").inner_text() == "↑"
+    assert "<script>alert(1)</script>" in page.locator("#added").inner_text()
+    # `PARTNERS_SCREENSHOTS=1 make pytest` refreshes the README's picture.
+    shots = DOCS if os.environ.get("PARTNERS_SCREENSHOTS") == "1" else tmp_path
+    page.screenshot(path=str(shots / "admin-preview.png"), full_page=True)
+    assert PartnerTier.objects.count() == 2  # the preview wrote nothing
+
+    page.click("#confirm-form input[type=submit]")
+
+    assert page.url.endswith("/admin/partners/partnertier/")
+    assert "Added 2, updated 1" in page.locator(".messagelist").inner_text()
+    listing = page.locator("#result_list").inner_text()
+    assert "Brand New Co" in listing and "<script>alert(1)</script>" in listing
+    assert PartnerTier.objects.get(name="Red River Technology").tier == "Platinum"
+    assert dialogs == []
