@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from partners.models import PartnerTier
 from partners.sync import run_sync
@@ -47,6 +48,9 @@ def browser_page(monkeypatch):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         yield page
         browser.close()
+        # ORM calls made while Playwright runs get their own connection (another context);
+        # left open, PostgreSQL could not drop the test database.
+        connections.close_all()
 
 
 def test_a_partner_manager_uploads_previews_and_confirms_in_a_browser(
