@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -38,19 +39,50 @@ def sweep_temp_files(target: Path) -> list[Path]:
     return swept
 
 
-def write_atomic(target: Path, data: bytes) -> None:
+Data = bytes | Iterable[bytes]
+
+
+def write_atomic(target: Path, data: Data) -> None:
     """Temp file in the same folder, fsync, `os.replace`, fsync of the folder.
 
     On any failure the old file is left as it was and the temp file is removed.
     """
+    _write(target, data, compare=False)
+
+
+def write_if_changed(target: Path, data: Data) -> bool:
+    """Write only when the bytes differ, so unchanged files keep their mtime.
+
+    Optimization: `data` may come in chunks; they are compared with the old file while
+    they go to the temp file, so a 25 MB store is never held whole in memory.
+    """
+    return _write(target, data, compare=True)
+
+
+def _write(target: Path, data: Data, compare: bool) -> bool:
+    chunks = [data] if isinstance(data, bytes) else data
+    old = None
+    if compare:
+        with contextlib.suppress(FileNotFoundError):
+            old = target.open("rb")
     fd, temp_name = tempfile.mkstemp(
         prefix=_temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent
     )
     try:
+        same = old is not None
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            for chunk in chunks:
+                handle.write(chunk)
+                if same and old is not None and old.read(len(chunk)) != chunk:
+                    same = False
+            if same and old is not None and old.read(1):
+                same = False
+            if not same:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if same:
+            os.unlink(temp_name)
+            return False
         if target.exists():
             os.chmod(temp_name, target.stat().st_mode & 0o777)
         else:
@@ -60,15 +92,8 @@ def write_atomic(target: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+    finally:
+        if old is not None:
+            old.close()
     fsync_dir(target.parent)
-
-
-def write_if_changed(target: Path, data: bytes) -> bool:
-    """Write only when the bytes differ, so unchanged files keep their mtime."""
-    try:
-        if target.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    write_atomic(target, data)
     return True

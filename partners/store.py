@@ -6,7 +6,7 @@ always gives the same bytes and a no-op sync leaves the file untouched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +44,11 @@ def store_path() -> Path:
 
 
 def render(records: Iterable[StoredRecord]) -> bytes:
+    return b"".join(render_chunks(records))
+
+
+def render_chunks(records: Iterable[StoredRecord]) -> Iterator[bytes]:
+    """The store's bytes, one OEM at a time."""
     by_oem: dict[str, list[StoredRecord]] = {}
     for record in records:
         by_oem.setdefault(record.oem, []).append(record)
@@ -62,9 +67,13 @@ def render(records: Iterable[StoredRecord]) -> bytes:
     def unique(value: str | None) -> str:
         return "null" if value is None else encode_basestring(value)
 
-    blocks = []
-    for oem in sorted(by_oem, key=lambda o: (o.casefold(), o)):
-        partners = sorted(by_oem[oem], key=lambda r: (r.name.casefold(), r.name))
+    oems = sorted(by_oem, key=lambda o: (o.casefold(), o))
+    if not oems:
+        yield f'{{"version": {STORE_VERSION}, "oems": []}}\n'.encode()
+        return
+    yield f'{{"version": {STORE_VERSION}, "oems": [\n'.encode()
+    for index, oem in enumerate(oems):
+        partners = sorted(by_oem.pop(oem), key=lambda r: (r.name.casefold(), r.name))
         lines = ",\n".join(
             f'    {{"name": {unique(r.name)}, "tier": {repeated(r.tier)}, '
             f'"program": {repeated(r.program)}, "oem": {repeated(r.oem)}, '
@@ -72,11 +81,8 @@ def render(records: Iterable[StoredRecord]) -> bytes:
             f'"updated_at": {repeated(r.updated_at)}, "created_at": {repeated(r.created_at)}}}'
             for r in partners
         )
-        blocks.append(f'  {{"name": {unique(oem)}, "partners": [\n{lines}\n  ]}}')
-    if not blocks:
-        return f'{{"version": {STORE_VERSION}, "oems": []}}\n'.encode()
-    body = ",\n".join(blocks)
-    return f'{{"version": {STORE_VERSION}, "oems": [\n{body}\n]}}\n'.encode()
+        end = ",\n" if index < len(oems) - 1 else "\n]}\n"
+        yield f'  {{"name": {unique(oem)}, "partners": [\n{lines}\n  ]}}{end}'.encode()
 
 
 def write_store(records: Iterable[StoredRecord], path: Path | None = None) -> bool:
@@ -84,7 +90,7 @@ def write_store(records: Iterable[StoredRecord], path: Path | None = None) -> bo
     path = path or store_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(path)
-    return write_if_changed(path, render(records))
+    return write_if_changed(path, render_chunks(records))
 
 
 def refresh_store() -> bool:
