@@ -66,7 +66,12 @@ def test_a_partner_manager_uploads_previews_and_confirms_in_a_browser(
     upload.write_text(UPLOAD, encoding="utf-8")
     page = browser_page
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
 
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "manager")
