@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 
@@ -141,3 +142,43 @@ def test_the_real_command_line_never_shows_a_traceback(tmp_path, args, code, mes
     assert proc.returncode == code
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_large_input_on_a_terminal_shows_a_progress_bar_on_stderr_only(tmp_path):
+    rows = [[f"Partner {i:06}", "Gold", "Program", f"OEM {i % 100}", "", ""] for i in range(30000)]
+    path = write_csv(tmp_path / "big.csv", rows)
+    assert path.stat().st_size > 1_000_000
+    env = {
+        **os.environ,
+        "PARTNERS_STORE_PATH": str(tmp_path / "oems.json"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "COLUMNS": "100",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True
+    )
+    primary, secondary = pty.openpty()
+    out_file = (tmp_path / "out.json").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "sync_partners", str(path), "--format", "json"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=out_file,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the command ended and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert proc.wait(timeout=60) == 0
+    out_file.close()
+    os.close(primary)
+    out = (tmp_path / "out.json").read_bytes()
+    assert b"Comparing" in shown and "━".encode() in shown
+    assert json.loads(out)["summary"]["added"] == 30000  # stdout is only the JSON

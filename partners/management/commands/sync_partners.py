@@ -48,7 +48,8 @@ class Command(BaseCommand):
         from partners.sync import InputError, LoadError, StoreError, SyncBusy, run_sync
 
         try:
-            with self._progress(options["paths"], options["format"]) as on_stage:
+            progress = self._progress(options["paths"], options["apply"])
+            with progress as on_stage:
                 result = run_sync(
                     options["paths"],
                     apply=options["apply"],
@@ -75,8 +76,8 @@ class Command(BaseCommand):
                     self.stderr.write(self.style.ERROR(str(error)))
             raise CommandError(f"{result.error_message}; nothing was written", returncode=1)
 
-    def _progress(self, paths: list[str], fmt: str):
-        """A spinner with the current stage on stderr, for large inputs on a terminal."""
+    def _progress(self, paths: list[str], apply: bool):
+        """A progress bar over the engine's stages on stderr, for large inputs on a terminal."""
         if not self.stderr.isatty():
             return nullcontext(None)
         from partners.sync import InputError, resolve_inputs
@@ -87,7 +88,7 @@ class Command(BaseCommand):
             return nullcontext(None)
         if size < LARGE_INPUT_BYTES:
             return nullcontext(None)
-        return _Spinner(self.stderr)
+        return _StageBar(self.stderr, STAGES if apply else STAGES[:2])
 
     def _write_text(self, result) -> None:
         out = self.stdout.write
@@ -148,16 +149,35 @@ def _store_display() -> str:
     return display_path(Path(settings.PARTNERS_STORE_PATH))
 
 
-class _Spinner:
-    def __init__(self, stream) -> None:
-        from rich.console import Console
+STAGES = ("Loading", "Comparing", "Writing", "Writing store")
 
-        self.console = Console(file=stream._out, stderr=True)
-        self.status = self.console.status("Starting")
+
+class _StageBar:
+    """rich's progress bar, advanced as the engine reports each stage."""
+
+    def __init__(self, stream, stages: tuple[str, ...]) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.stages = stages
+        self.progress = Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=Console(file=stream._out, stderr=True),
+            transient=True,
+        )
+        self.task = self.progress.add_task("Starting", total=len(stages))
 
     def __enter__(self):
-        self.status.__enter__()
-        return lambda stage: self.status.update(f"{stage}…")
+        self.progress.__enter__()
+        return self.stage
+
+    def stage(self, name: str) -> None:
+        done = self.stages.index(name) if name in self.stages else 0
+        self.progress.update(self.task, description=name, completed=done)
 
     def __exit__(self, *exc: Any) -> None:
-        self.status.__exit__(*exc)
+        self.progress.update(self.task, completed=len(self.stages))
+        self.progress.__exit__(*exc)
