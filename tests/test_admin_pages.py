@@ -196,3 +196,14 @@ def test_the_sync_history_shows_who_what_and_the_changes(admin_client, admin_use
     assert run.files[0]["sha256"] in page
     assert admin_client.post(reverse("admin:partners_syncrun_delete", args=[run.pk])).status_code
     assert SyncRun.objects.filter(pk=run.pk).exists()
+
+
+def test_start_up_checks_that_xlsx_uploads_are_parsed_with_defusedxml(monkeypatch):
+    import openpyxl.xml
+
+    from partners.apps import check_xlsx_parser_is_defused
+
+    assert check_xlsx_parser_is_defused() == []
+    monkeypatch.setattr(openpyxl.xml, "DEFUSEDXML", False)
+    [error] = check_xlsx_parser_is_defused()
+    assert error.id == "partners.E001"
