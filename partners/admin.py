@@ -26,6 +26,7 @@ from partners.exporting import escape_dataset
 from partners.forms import ConfirmFolderForm, ConfirmUploadForm, PartnerTierForm, UploadForm
 from partners.loaders import LoadedFile, LoadError, load_bytes
 from partners.models import PartnerTier, SyncRun, Upload
+from partners.obsidian import VaultError, export_obsidian
 from partners.preview import changes_csv, preview
 from partners.resources import PartnerTierResource
 from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
@@ -46,6 +47,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     list_per_page = 100
 
+    actions = ["export_to_obsidian"]
     resource_classes = [PartnerTierResource]
     import_form_class = UploadForm
     import_formats = list(ENGINE_FORMATS)
@@ -63,6 +65,11 @@ class PartnerTierAdmin(ImportExportModelAdmin):
                 name=f"{prefix}_import_changes",
             ),
             path("sync-folder/", wrap(self.sync_folder), name=f"{prefix}_sync_folder"),
+            path(
+                "export-obsidian/",
+                wrap(self.export_obsidian_view),
+                name=f"{prefix}_export_obsidian",
+            ),
             path(
                 "sync-folder/changes.csv",
                 wrap(self.folder_changes_csv),
@@ -196,6 +203,42 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             messages.error(request, str(exc))
             return HttpResponseRedirect(self._url("changelist"))
         return _csv_response(result, "folder-changes.csv")
+
+    # Obsidian: the whole vault is exported, from a button or the action.
+
+    @admin.action(description="Export to Obsidian (all OEMs)", permissions=["sync"])
+    def export_to_obsidian(self, request: HttpRequest, queryset: Any) -> None:
+        self._export_obsidian(request)
+
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        return self.can_sync(request)
+
+    @method_decorator(require_POST)
+    def export_obsidian_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.can_sync(request):
+            raise PermissionDenied
+        self._export_obsidian(request)
+        return HttpResponseRedirect(self._url("changelist"))
+
+    def _export_obsidian(self, request: HttpRequest) -> None:
+        try:
+            result = export_obsidian(lock_timeout=WEB_LOCK_TIMEOUT)
+        except VaultError as exc:
+            messages.error(request, str(exc))
+            return
+        except SyncBusy:
+            messages.error(request, "A sync is running; nothing was exported. Try again.")
+            return
+        except OSError as exc:
+            messages.error(request, f"Export failed: {exc}")
+            return
+        messages.success(
+            request,
+            f"Exported {result.oems_count} OEMs to Obsidian: {len(result.files_written)} notes "
+            f"written, {len(result.files_unchanged)} unchanged.",
+        )
+        for conflict in result.conflicts:
+            messages.warning(request, f"Skipped {conflict['path']}: {conflict['reason']}")
 
     # Shared by both doors.
 

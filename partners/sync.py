@@ -283,6 +283,9 @@ def _run_sync(
                 except OSError as exc:
                     shown = display_path(store_path())
                     raise StoreError(f"Failed to write {shown}: {exc}") from exc
+                if settings.PARTNERS_AUTO_EXPORT and settings.VAULT_ROOT:
+                    stage("Exporting")
+                    result.warnings += _auto_export()
     except (InputError, LoadError, SyncBusy, StaleState) as exc:
         if apply:
             _record_run(started, source, user, sources, errors=[str(exc)])
@@ -292,6 +295,18 @@ def _run_sync(
         raise
     _record_run(started, source, user, sources, result=result)
     return result
+
+
+def _auto_export() -> list[str]:
+    """Export to Obsidian after an applied sync (PARTNERS_AUTO_EXPORT). The sync has
+    succeeded whatever happens here, so problems come back as warnings."""
+    from partners.obsidian import VaultError, export_obsidian
+
+    try:
+        exported = export_obsidian()
+    except (VaultError, OSError) as exc:
+        return [f"Obsidian export failed: {exc}"]
+    return [f"Obsidian export skipped {c['path']}: {c['reason']}" for c in exported.conflicts]
 
 
 def _record_run(

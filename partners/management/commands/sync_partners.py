@@ -175,8 +175,10 @@ class _StageBar:
         return self.stage
 
     def stage(self, name: str) -> None:
-        done = self.stages.index(name) if name in self.stages else 0
-        self.progress.update(self.task, description=name, completed=done)
+        if name in self.stages:
+            self.progress.update(self.task, description=name, completed=self.stages.index(name))
+        else:
+            self.progress.update(self.task, description=name)
 
     def __exit__(self, *exc: Any) -> None:
         self.progress.update(self.task, completed=len(self.stages))

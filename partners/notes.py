@@ -1,0 +1,146 @@
+"""One Obsidian note as text: the frontmatter the exporter shares with a person, the block it
+owns between its markers, and everything else, which belongs to the person and is kept as is.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+BEGIN = "%% partner-tiers:begin %%"
+END = "%% partner-tiers:end %%"
+_MARKER_WORD = re.compile(r"partner-tiers\s*:\s*(begin|end)", re.IGNORECASE)
+_FRONTMATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+
+# Escaped in values: Markdown emphasis, code, links and images, wikilinks and embeds, tags,
+# block references, comments (%%), highlights (==), math ($), HTML (<>) and tables (|).
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~%=$^&])")
+
+
+class NoteConflict(Exception):
+    """The note cannot be updated without risking what a person wrote; it is left alone."""
+
+
+def escape(value: str | None) -> str:
+    """A value as inline Markdown text: one line, no syntax of its own."""
+    if value is None:
+        return ""
+    return _MARKDOWN.sub(r"\\\1", " ".join(value.split()))
+
+
+def split_frontmatter(text: str) -> tuple[str | None, str]:
+    """(frontmatter source or None, the rest of the note)."""
+    match = _FRONTMATTER.match(text)
+    if not match:
+        if text.startswith("---\n") or text.startswith("---\r\n"):
+            raise NoteConflict("frontmatter has no closing ---")
+        return None, text
+    return match.group(1), text[match.end() :]
+
+
+def read_frontmatter(source: str | None) -> dict[str, Any]:
+    if source is None or not source.strip():
+        return {}
+    try:
+        data = yaml.load(source, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        raise NoteConflict(f"frontmatter is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise NoteConflict("frontmatter is not a set of properties")
+    return data
+
+
+def find_block(body: str) -> tuple[int, int] | None:
+    """Where the exporter's block is in `body` (start of BEGIN, end of END), None when the note
+    has no markers; NoteConflict when they are damaged, repeated or out of order."""
+    begins = [m.start() for m in re.finditer(re.escape(BEGIN), body)]
+    ends = [m.start() for m in re.finditer(re.escape(END), body)]
+    mentions = len(_MARKER_WORD.findall(body))
+    if mentions != len(begins) + len(ends):
+        raise NoteConflict("a partner-tiers marker is damaged")
+    if not begins and not ends:
+        return None
+    if len(begins) != 1 or len(ends) != 1:
+        raise NoteConflict(
+            f"expected one begin and one end marker, found {len(begins)} and {len(ends)}"
+        )
+    if ends[0] < begins[0]:
+        raise NoteConflict("the end marker comes before the begin marker")
+    return begins[0], ends[0] + len(END)
+
+
+def block(content: str) -> str:
+    return f"{BEGIN}\n{content.rstrip()}\n{END}"
+
+
+def owned_match(frontmatter: Mapping[str, Any], owned: Mapping[str, Any]) -> bool:
+    return all(frontmatter.get(key) == value for key, value in owned.items())
+
+
+def merge_frontmatter(source: str | None, owned: Mapping[str, Any]) -> str:
+    """The frontmatter with the exporter's keys set; every other key, its order and its
+    comments as the person left them (ruamel.yaml round trip)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    rt = YAML(typ="rt")
+    rt.width = 4096  # never fold a long value onto a second line
+    rt.indent(mapping=2, sequence=4, offset=2)
+    data = rt.load(source) if source and source.strip() else None
+    if data is None:
+        data = CommentedMap()
+    if not isinstance(data, CommentedMap):
+        raise NoteConflict("frontmatter is not a set of properties")
+    for key, value in owned.items():
+        if isinstance(value, str):
+            value = DoubleQuotedScalarString(value)
+        elif isinstance(value, list):
+            value = [DoubleQuotedScalarString(v) if isinstance(v, str) else v for v in value]
+        data[key] = value
+    out = io.StringIO()
+    rt.dump(data, out)
+    return out.getvalue()
+
+
+def compose(existing: str | None, owned: Mapping[str, Any], content: str) -> str:
+    """The note's new text: `existing` (None for a new note) with the exporter's properties
+    and block brought up to date. NoteConflict when that cannot be done safely."""
+    source, body = split_frontmatter(existing) if existing is not None else (None, "")
+    read_frontmatter(source)  # a frontmatter that does not parse is a conflict
+    where = find_block(body)
+    new_block = block(content)
+    if existing is None:
+        return f"---\n{merge_frontmatter(None, owned)}---\n\n{new_block}\n"
+    if where is None:
+        # Adopted: the person's text stays first, the block goes below it.
+        body = body.rstrip("\n") + ("\n\n" if body.strip() else "") + new_block + "\n"
+    else:
+        body = body[: where[0]] + new_block + body[where[1] :]
+    return f"---\n{merge_frontmatter(source, owned)}---\n{body}"
+
+
+def is_current(existing: str, owned: Mapping[str, Any], content: str) -> bool:
+    """Optimization: whether the note already says all of this, checked with the C YAML
+    parser and a string search; most notes in an export are unchanged."""
+    source, body = split_frontmatter(existing)
+    where = find_block(body)
+    if where is None or body[where[0] : where[1]] != block(content):
+        return False
+    return owned_match(read_frontmatter(source), owned)
+
+
+def untouched(existing: str, owned_keys: set[str]) -> bool:
+    """Nothing in the note but the exporter's block and properties: it may go to the trash."""
+    source, body = split_frontmatter(existing)
+    where = find_block(body)
+    if where is None:
+        return False
+    outside = body[: where[0]] + body[where[1] :]
+    return not outside.strip() and set(read_frontmatter(source)) <= owned_keys

@@ -1,0 +1,400 @@
+"""The Obsidian export: one note per OEM in `<vault>/30 Hubs/OEMs/`, plus an index note.
+
+The vault is shared with a person (and Obsidian Sync, iCloud or git), so: a note is written
+only when its bytes change; only the block between the markers and the exporter's own
+properties are ever changed; a note that cannot be updated safely is reported, not touched;
+notes are found again by their `oem_id` and never renamed; nothing is written outside the
+OEM folder (or `.trash/`), whatever symlinks the vault holds; nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.template import engines
+from django.utils import timezone
+
+from partners import db
+from partners.atomic import fsync_dir, sweep_temp_files, write_if_changed
+from partners.filenames import fold, note_name, oem_id
+from partners.locking import sync_lock
+from partners.notes import (
+    NoteConflict,
+    compose,
+    escape,
+    is_current,
+    read_frontmatter,
+    split_frontmatter,
+    untouched,
+)
+
+OEM_FOLDER = Path("30 Hubs") / "OEMs"
+INDEX_NAME = "OEM Index"
+TRASH = ".trash"
+OWNED = {"oem", "oem_id", "type", "status", "partner_count", "tiers", "programs", "updated"}
+OWNED_INACTIVE = OWNED | {"inactive_since"}
+MAIN_TIERS = ["Platinum", "Gold", "Silver", "Bronze"]
+
+
+class VaultError(Exception):
+    """The vault cannot be used: not set, not a folder, or a path in it leads outside."""
+
+
+@dataclass
+class ExportResult:
+    dry_run: bool = False
+    files_written: list[str] = field(default_factory=list)
+    files_unchanged: list[str] = field(default_factory=list)
+    conflicts: list[dict[str, str]] = field(default_factory=list)
+    inactive: list[str] = field(default_factory=list)
+    trashed: list[str] = field(default_factory=list)
+    oems_count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "success",
+            "files_written": self.files_written,
+            "files_unchanged": self.files_unchanged,
+            "conflicts": self.conflicts,
+            "inactive": self.inactive,
+            "oems_count": self.oems_count,
+            "dry_run": self.dry_run,
+            "trashed": self.trashed,
+        }
+
+
+@dataclass(slots=True)
+class NotePartner:
+    """One partner as the note template sees it: every value escaped for Markdown."""
+
+    name: str
+    tier: str
+    program: str
+    poc: str
+    notes: str
+    updated_at: str
+
+
+@dataclass
+class Note:
+    path: Path
+    text: str
+    frontmatter: dict[str, Any]
+    conflict: str | None = None
+
+
+def vault_root(given: str | Path | None = None) -> Path:
+    root = given if given is not None else settings.VAULT_ROOT
+    if root is None or str(root) == "":
+        raise VaultError("VAULT_ROOT environment variable not set")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise VaultError(f"Vault {path} is not a directory")
+    return path.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def oem_folder(vault: Path, create: bool) -> Path:
+    """`<vault>/30 Hubs/OEMs`, refused when any part of it resolves outside the vault."""
+    folder = vault / OEM_FOLDER
+    for part in (vault / OEM_FOLDER.parts[0], folder):
+        if part.is_symlink() or part.exists():
+            if not _inside(part.resolve(), vault):
+                raise VaultError(f"{part} leads outside the vault ({part.resolve()}); refusing")
+            if not part.resolve().is_dir():
+                raise VaultError(f"{part} is not a folder")
+        elif create:
+            part.mkdir()
+    return folder
+
+
+def _escape_cached(cache: dict[str | None, str], value: str | None) -> str:
+    text = cache.get(value)
+    if text is None:
+        text = cache[value] = escape(value)
+    return text
+
+
+def _by_oem(rows: Iterable[db.Row]) -> dict[str, list[db.Row]]:
+    groups: dict[str, list[db.Row]] = {}
+    for row in rows:
+        groups.setdefault(row.oem_key, []).append(row)
+    return groups
+
+
+def _owned(oem: str, rows: list[db.Row]) -> dict[str, Any]:
+    tiers = sorted({r.tier for r in rows}, key=_tier_order)
+    return {
+        "oem": oem,
+        "oem_id": oem_id(oem),
+        "type": "oem",
+        "status": "active",
+        "partner_count": len(rows),
+        "tiers": tiers,
+        "programs": sorted({r.program for r in rows}, key=lambda p: (p.casefold(), p)),
+        "updated": max(r.updated_at for r in rows),
+    }
+
+
+def _tier_order(tier: str) -> tuple[int, str]:
+    """Platinum, Gold, Silver, Bronze, then any other tier by name."""
+    if tier in MAIN_TIERS:
+        return (MAIN_TIERS.index(tier), "")
+    return (len(MAIN_TIERS), tier.casefold())
+
+
+class Exporter:
+    def __init__(self, vault: Path, dry_run: bool, prune: bool) -> None:
+        self.vault = vault
+        self.dry_run = dry_run
+        self.prune = prune
+        self.result = ExportResult(dry_run=dry_run)
+        self.template = engines["obsidian"].get_template("oem_note.md")
+        self.index_template = engines["obsidian"].get_template("oem_index.md")
+        self.cache: dict[str | None, str] = {}
+
+    def run(self) -> ExportResult:
+        folder = oem_folder(self.vault, create=not self.dry_run)
+        if not self.dry_run:
+            sweep_temp_files(folder / "x.md")
+        notes = self._existing_notes(folder)
+        by_id = {n.frontmatter["oem_id"]: n for n in notes if _oem_id_of(n)}
+        by_name = {fold(n.path.stem): n for n in notes}
+        taken = set(by_name)
+        groups = _by_oem(db.read_rows())
+        index_rows = []
+        seen_ids: set[str] = set()
+        for rows in sorted(groups.values(), key=lambda g: (g[0].oem.casefold(), g[0].oem)):
+            oem = rows[0].oem
+            owned = _owned(oem, rows)
+            ident = owned["oem_id"]
+            seen_ids.add(ident)
+            note = by_id.get(ident)
+            if note is None:
+                candidate = by_name.get(fold(note_name(oem, ident)))
+                if candidate is not None and not _oem_id_of(candidate):
+                    note = candidate  # a note a person made for this OEM: adopted
+            path = note.path if note else self._new_path(folder, oem, ident, taken)
+            content = self._render(oem, rows)
+            self._write(path, note, owned, content)
+            index_rows.append((oem, path, rows))
+        inactive = [n for i, n in by_id.items() if i not in seen_ids and _is_oem_note(n)]
+        for note in sorted(inactive, key=lambda n: n.path.name):
+            self._inactive(note)
+        self.result.oems_count = len(groups)
+        self._index(folder, index_rows, [n for n in inactive if n.path.exists()])
+        return self.result
+
+    # Finding notes.
+
+    def _existing_notes(self, folder: Path) -> list[Note]:
+        notes: list[Note] = []
+        if not folder.is_dir():
+            return notes
+        for entry in os.scandir(folder):
+            if not entry.name.endswith(".md") or entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            if entry.is_symlink():
+                notes.append(Note(path, "", {}, conflict="is a symbolic link"))
+                continue
+            if not entry.is_file():
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError) as exc:
+                notes.append(Note(path, "", {}, conflict=f"cannot be read: {exc}"))
+                continue
+            try:
+                frontmatter = read_frontmatter(split_frontmatter(text)[0])
+            except NoteConflict as exc:
+                notes.append(Note(path, text, {}, conflict=str(exc)))
+                continue
+            notes.append(Note(path, text, frontmatter))
+        return notes
+
+    def _new_path(self, folder: Path, oem: str, ident: str, taken: set[str]) -> Path:
+        name = note_name(oem, ident)
+        if fold(name) in taken or fold(name) == fold(INDEX_NAME):
+            name = note_name(oem, ident, suffix=f" ({ident})")
+        taken.add(fold(name))
+        return folder / f"{name}.md"
+
+    # Writing notes.
+
+    def _render(self, oem: str, rows: list[db.Row], inactive_since: str = "") -> str:
+        cache = self.cache
+        ordered = sorted(rows, key=lambda r: (_tier_order(r.tier), r.name.casefold(), r.name))
+        partners = [
+            NotePartner(
+                escape(r.name),
+                _escape_cached(cache, r.tier),
+                _escape_cached(cache, r.program),
+                escape(r.poc),
+                escape(r.notes),
+                r.updated_at,
+            )
+            for r in ordered
+        ]
+        context = {"oem": escape(oem), "partners": partners, "inactive_since": inactive_since}
+        return self.template.render(context)
+
+    def _write(self, path: Path, note: Note | None, owned: dict[str, Any], content: str) -> bool:
+        shown = str(path)
+        if note is not None and note.conflict:
+            self.result.conflicts.append({"path": shown, "reason": note.conflict})
+            return False
+        try:
+            if note is not None and is_current(note.text, owned, content):
+                self.result.files_unchanged.append(shown)
+                return False
+            text = compose(note.text if note else None, owned, content)
+        except NoteConflict as exc:
+            self.result.conflicts.append({"path": shown, "reason": str(exc)})
+            return False
+        if self.dry_run:
+            self.result.files_written.append(shown)
+            return True
+        if not _inside(path.parent.resolve(), self.vault) or path.is_symlink():
+            self.result.conflicts.append({"path": shown, "reason": "leads outside the vault"})
+            return False
+        if note is not None and _changed_since_read(path, note.text):
+            self.result.conflicts.append({"path": shown, "reason": "changed during the export"})
+            return False
+        if write_if_changed(path, text.encode("utf-8")):
+            self.result.files_written.append(shown)
+        else:
+            self.result.files_unchanged.append(shown)
+        return True
+
+    def _inactive(self, note: Note) -> None:
+        self.result.inactive.append(str(note.path))
+        front = note.frontmatter
+        oem = str(front.get("oem") or note.path.stem)
+        since = str(front.get("inactive_since") or timezone.now().date().isoformat())
+        owned = {
+            "oem": oem,
+            "oem_id": front["oem_id"],
+            "type": "oem",
+            "status": "inactive",
+            "partner_count": 0,
+            "tiers": [],
+            "programs": [],
+            "updated": front.get("updated", ""),
+            "inactive_since": since,
+        }
+        content = self._render(oem, [], inactive_since=since)
+        if self.prune and not note.conflict:
+            try:
+                clean = untouched(note.text, OWNED_INACTIVE)
+            except NoteConflict:
+                clean = False
+            if clean:
+                self._trash(note.path)
+                return
+        self._write(note.path, note, owned, content)
+
+    def _trash(self, path: Path) -> None:
+        trash = self.vault / TRASH
+        if trash.exists() and not _inside(trash.resolve(), self.vault):
+            self.result.conflicts.append({"path": str(path), "reason": ".trash leads outside"})
+            return
+        target = trash / path.name
+        counter = 1
+        while target.exists():
+            target = trash / f"{path.stem} {counter}{path.suffix}"
+            counter += 1
+        self.result.trashed.append(str(target))
+        if self.dry_run:
+            return
+        trash.mkdir(exist_ok=True)
+        os.replace(path, target)
+        fsync_dir(trash)
+        fsync_dir(path.parent)
+
+    def _index(self, folder: Path, entries: list[tuple[str, Path, list]], inactive: list) -> None:
+        path = folder / f"{INDEX_NAME}.md"
+        oems = []
+        for oem, note_path, rows in entries:
+            counts = Counter(r.tier for r in rows)
+            by_tier = [counts.pop(t, 0) for t in MAIN_TIERS]
+            oems.append(
+                {
+                    "link": _link(note_path.stem, oem),
+                    "count": len(rows),
+                    "by_tier": by_tier,
+                    "other": sum(counts.values()),
+                }
+            )
+        inactive_links = [
+            {"link": _link(n.path.stem, str(n.frontmatter.get("oem", n.path.stem)))}
+            for n in inactive
+        ]
+        content = self.index_template.render(
+            {"oems": oems, "tiers": MAIN_TIERS, "inactive": inactive_links}
+        )
+        owned = {"type": "oem-index", "oem_count": len(oems)}
+        note = self._existing_note(path) if path.exists() or path.is_symlink() else None
+        self._write(path, note, owned, content)
+
+    def _existing_note(self, path: Path) -> Note:
+        if path.is_symlink():
+            return Note(path, "", {}, conflict="is a symbolic link")
+        try:
+            text = path.read_text(encoding="utf-8")
+            return Note(path, text, read_frontmatter(split_frontmatter(text)[0]))
+        except (UnicodeDecodeError, OSError) as exc:
+            return Note(path, "", {}, conflict=f"cannot be read: {exc}")
+        except NoteConflict as exc:
+            return Note(path, "", {}, conflict=str(exc))
+
+
+def _oem_id_of(note: Note) -> str | None:
+    value = note.frontmatter.get("oem_id")
+    return value if isinstance(value, str) and not note.conflict else None
+
+
+def _is_oem_note(note: Note) -> bool:
+    return note.frontmatter.get("type") == "oem"
+
+
+def _changed_since_read(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") != text
+    except (OSError, UnicodeDecodeError):
+        return True
+
+
+def _link(stem: str, display: str) -> str:
+    """A wikilink usable inside a table cell."""
+    shown = " ".join("".join(c for c in display if c not in "[]|#^").split())
+    if not shown or shown == stem:
+        return f"[[{stem}]]"
+    return f"[[{stem}\\|{escape(shown)}]]"
+
+
+def export_obsidian(
+    vault: str | Path | None = None,
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
+    lock_timeout: float | None = None,
+) -> ExportResult:
+    """Export every OEM's partner tiers to the vault (default VAULT_ROOT).
+
+    Raises VaultError when the vault cannot be used. Holds the sync lock, so the notes are
+    rendered from one state of the database and two exports never interleave.
+    """
+    root = vault_root(vault)
+    timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+    with sync_lock(timeout):
+        return Exporter(root, dry_run, prune).run()
