@@ -16,9 +16,10 @@ END = "%% partner-tiers:end %%"
 _MARKER_WORD = re.compile(r"partner-tiers\s*:\s*(begin|end)", re.IGNORECASE)
 _FRONTMATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 
-# Escaped in values: Markdown emphasis, code, links and images, wikilinks and embeds, tags,
-# block references, comments (%%), highlights (==), math ($), HTML (<>) and tables (|).
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~%=$^&])")
+# Escaped in values: Markdown emphasis and code, links, images, wikilinks and embeds (all need
+# `[`), tags, block references, comments (%%), highlights (==), math ($), HTML (<>), entities
+# and tables (|). Parentheses, `+` and `!` mean nothing without them and stay readable.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~%=$^]|&(?=#?\w+;))")
 
 
 class NoteConflict(Exception):
