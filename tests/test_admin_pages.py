@@ -207,3 +207,46 @@ def test_start_up_checks_that_xlsx_uploads_are_parsed_with_defusedxml(monkeypatc
     monkeypatch.setattr(openpyxl.xml, "DEFUSEDXML", False)
     [error] = check_xlsx_parser_is_defused()
     assert error.id == "partners.E001"
+
+
+OBSIDIAN_URL = reverse("admin:partners_partnertier_export_obsidian")
+
+
+def test_the_obsidian_button_exports_the_vault(admin_client, base, tmp_path, settings):
+    settings.VAULT_ROOT = tmp_path
+    response = admin_client.post(OBSIDIAN_URL, follow=True)
+    assert "Exported 2 OEMs to Obsidian: 3 notes written" in response.content.decode()
+    assert (tmp_path / "30 Hubs" / "OEMs" / "Cisco.md").exists()
+    assert "Export to Obsidian" in admin_client.get(CHANGELIST_URL).content.decode()
+
+
+def test_the_obsidian_action_exports_the_vault(admin_client, base, tmp_path, settings):
+    settings.VAULT_ROOT = tmp_path
+    pk = PartnerTier.objects.first().pk
+    response = admin_client.post(
+        CHANGELIST_URL,
+        {"action": "export_to_obsidian", "_selected_action": [pk]},
+        follow=True,
+    )
+    assert "notes written" in response.content.decode()
+    assert (tmp_path / "30 Hubs" / "OEMs" / "HP.md").exists()
+
+
+def test_the_obsidian_button_says_when_no_vault_is_set(admin_client, base, settings):
+    settings.VAULT_ROOT = None
+    response = admin_client.post(OBSIDIAN_URL, follow=True)
+    assert response.status_code == 200
+    assert "VAULT_ROOT environment variable not set" in response.content.decode()
+
+
+def test_exporting_to_obsidian_needs_the_sync_permission(base, tmp_path, settings, client):
+    from django.contrib.auth.models import Permission, User
+
+    settings.VAULT_ROOT = tmp_path
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_partnertier"))
+    client.force_login(viewer)
+    assert client.post(OBSIDIAN_URL).status_code == 403
+    page = client.get(CHANGELIST_URL).content.decode()
+    assert "Export to Obsidian" not in page
+    assert not (tmp_path / "30 Hubs").exists()
