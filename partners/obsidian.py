@@ -10,9 +10,11 @@ OEM folder (or `.trash/`), whatever symlinks the vault holds; nothing is ever de
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from partners.notes import (
     compose,
     escape,
     is_current,
+    needs_escaping,
     read_frontmatter,
     split_frontmatter,
     untouched,
@@ -81,12 +84,39 @@ class NotePartner:
     updated_at: str
 
 
+_HINT = re.compile(r'^(oem_id|type):[ \t]*"?([A-Za-z0-9_-]*)"?[ \t]*$', re.M)
+
+
 @dataclass
 class Note:
+    """A note found in the OEM folder. Its frontmatter is only scanned for `oem_id` and
+    `type` up front; it is parsed in full when the note has to be changed."""
+
     path: Path
     text: str
-    frontmatter: dict[str, Any]
+    hints: dict[str, str] = field(default_factory=dict)
     conflict: str | None = None
+    _parsed: dict[str, Any] | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> Note:
+        if path.is_symlink():
+            return cls(path, "", conflict="is a symbolic link")
+        try:
+            text = path.read_text(encoding="utf-8")
+            source = split_frontmatter(text)[0] or ""
+        except (UnicodeDecodeError, OSError) as exc:
+            return cls(path, "", conflict=f"cannot be read: {exc}")
+        except NoteConflict as exc:
+            return cls(path, "", conflict=str(exc))
+        return cls(path, text, dict(_HINT.findall(source)))
+
+    @property
+    def frontmatter(self) -> dict[str, Any]:
+        """The whole frontmatter; NoteConflict when it does not parse."""
+        if self._parsed is None:
+            self._parsed = read_frontmatter(split_frontmatter(self.text)[0])
+        return self._parsed
 
 
 def vault_root(given: str | Path | None = None) -> Path:
@@ -124,15 +154,16 @@ def _escape_cached(cache: dict[str | None, str], value: str | None) -> str:
     return text
 
 
-def _by_oem(rows: Iterable[db.Row]) -> dict[str, list[db.Row]]:
-    groups: dict[str, list[db.Row]] = {}
+def _by_oem(rows: Iterable[db.NoteRow]) -> dict[str, list[db.NoteRow]]:
+    groups: dict[str, list[db.NoteRow]] = {}
     for row in rows:
         groups.setdefault(row.oem_key, []).append(row)
     return groups
 
 
-def _owned(oem: str, rows: list[db.Row]) -> dict[str, Any]:
-    tiers = sorted({r.tier for r in rows}, key=_tier_order)
+def _owned(oem: str, rows: list[db.NoteRow]) -> dict[str, Any]:
+    tiers = sorted(set(map(attrgetter("tier"), rows)), key=_tier_order)
+    programs = set(map(attrgetter("program"), rows))
     return {
         "oem": oem,
         "oem_id": oem_id(oem),
@@ -140,8 +171,8 @@ def _owned(oem: str, rows: list[db.Row]) -> dict[str, Any]:
         "status": "active",
         "partner_count": len(rows),
         "tiers": tiers,
-        "programs": sorted({r.program for r in rows}, key=lambda p: (p.casefold(), p)),
-        "updated": max(r.updated_at for r in rows),
+        "programs": sorted(programs, key=lambda p: (p.casefold(), p)),
+        "updated": max(map(attrgetter("updated_at"), rows)),
     }
 
 
@@ -167,10 +198,10 @@ class Exporter:
         if not self.dry_run:
             sweep_temp_files(folder / "x.md")
         notes = self._existing_notes(folder)
-        by_id = {n.frontmatter["oem_id"]: n for n in notes if _oem_id_of(n)}
+        by_id = {n.hints["oem_id"]: n for n in notes if _oem_id_of(n)}
         by_name = {fold(n.path.stem): n for n in notes}
         taken = set(by_name)
-        groups = _by_oem(db.read_rows())
+        groups = _by_oem(db.read_for_notes())
         index_rows = []
         seen_ids: set[str] = set()
         for rows in sorted(groups.values(), key=lambda g: (g[0].oem.casefold(), g[0].oem)):
@@ -197,30 +228,15 @@ class Exporter:
     # Finding notes.
 
     def _existing_notes(self, folder: Path) -> list[Note]:
-        notes: list[Note] = []
         if not folder.is_dir():
-            return notes
-        for entry in os.scandir(folder):
-            if not entry.name.endswith(".md") or entry.name.startswith("."):
-                continue
-            path = Path(entry.path)
-            if entry.is_symlink():
-                notes.append(Note(path, "", {}, conflict="is a symbolic link"))
-                continue
-            if not entry.is_file():
-                continue
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError) as exc:
-                notes.append(Note(path, "", {}, conflict=f"cannot be read: {exc}"))
-                continue
-            try:
-                frontmatter = read_frontmatter(split_frontmatter(text)[0])
-            except NoteConflict as exc:
-                notes.append(Note(path, text, {}, conflict=str(exc)))
-                continue
-            notes.append(Note(path, text, frontmatter))
-        return notes
+            return []
+        return [
+            Note.read(Path(entry.path))
+            for entry in os.scandir(folder)
+            if entry.name.endswith(".md")
+            and not entry.name.startswith(".")
+            and (entry.is_file() or entry.is_symlink())
+        ]
 
     def _new_path(self, folder: Path, oem: str, ident: str, taken: set[str]) -> Path:
         name = note_name(oem, ident)
@@ -231,20 +247,24 @@ class Exporter:
 
     # Writing notes.
 
-    def _render(self, oem: str, rows: list[db.Row], inactive_since: str = "") -> str:
-        cache = self.cache
-        ordered = sorted(rows, key=lambda r: (_tier_order(r.tier), r.name.casefold(), r.name))
-        partners = [
-            NotePartner(
-                escape(r.name),
-                _escape_cached(cache, r.tier),
-                _escape_cached(cache, r.program),
-                escape(r.poc),
-                escape(r.notes),
-                r.updated_at,
-            )
-            for r in ordered
-        ]
+    def _render(self, oem: str, rows: list[db.NoteRow], inactive_since: str = "") -> str:
+        rank = {tier: _tier_order(tier) for tier in {r.tier for r in rows}}
+        ordered = sorted(rows, key=lambda r: (rank[r.tier], r.name.casefold(), r.name))
+        values = [v for r in rows for v in (r.name, r.tier, r.program, r.poc, r.notes) if v]
+        partners: list[Any] = ordered
+        if needs_escaping(values):
+            cache = self.cache
+            partners = [
+                NotePartner(
+                    escape(r.name),
+                    _escape_cached(cache, r.tier),
+                    _escape_cached(cache, r.program),
+                    escape(r.poc),
+                    escape(r.notes),
+                    r.updated_at,
+                )
+                for r in ordered
+            ]
         context = {"oem": escape(oem), "partners": partners, "inactive_since": inactive_since}
         return self.template.render(context)
 
@@ -257,6 +277,10 @@ class Exporter:
             if note is not None and is_current(note.text, owned, content):
                 self.result.files_unchanged.append(shown)
                 return False
+            if note is not None and note.frontmatter.get("oem_id", owned.get("oem_id")) != (
+                owned.get("oem_id")
+            ):
+                raise NoteConflict("its oem_id belongs to another OEM")
             text = compose(note.text if note else None, owned, content)
         except NoteConflict as exc:
             self.result.conflicts.append({"path": shown, "reason": str(exc)})
@@ -278,18 +302,22 @@ class Exporter:
 
     def _inactive(self, note: Note) -> None:
         self.result.inactive.append(str(note.path))
-        front = note.frontmatter
+        try:
+            front = note.frontmatter
+        except NoteConflict as exc:
+            self.result.conflicts.append({"path": str(note.path), "reason": str(exc)})
+            return
         oem = str(front.get("oem") or note.path.stem)
         since = str(front.get("inactive_since") or timezone.now().date().isoformat())
         owned = {
             "oem": oem,
-            "oem_id": front["oem_id"],
+            "oem_id": note.hints["oem_id"],
             "type": "oem",
             "status": "inactive",
             "partner_count": 0,
             "tiers": [],
             "programs": [],
-            "updated": front.get("updated", ""),
+            "updated": str(front.get("updated", "")),
             "inactive_since": since,
         }
         content = self._render(oem, [], inactive_since=since)
@@ -335,36 +363,28 @@ class Exporter:
                     "other": sum(counts.values()),
                 }
             )
-        inactive_links = [
-            {"link": _link(n.path.stem, str(n.frontmatter.get("oem", n.path.stem)))}
-            for n in inactive
-        ]
+        inactive_links = [{"link": _link(n.path.stem, _inactive_name(n))} for n in inactive]
         content = self.index_template.render(
             {"oems": oems, "tiers": MAIN_TIERS, "inactive": inactive_links}
         )
         owned = {"type": "oem-index", "oem_count": len(oems)}
-        note = self._existing_note(path) if path.exists() or path.is_symlink() else None
+        note = Note.read(path) if path.exists() or path.is_symlink() else None
         self._write(path, note, owned, content)
-
-    def _existing_note(self, path: Path) -> Note:
-        if path.is_symlink():
-            return Note(path, "", {}, conflict="is a symbolic link")
-        try:
-            text = path.read_text(encoding="utf-8")
-            return Note(path, text, read_frontmatter(split_frontmatter(text)[0]))
-        except (UnicodeDecodeError, OSError) as exc:
-            return Note(path, "", {}, conflict=f"cannot be read: {exc}")
-        except NoteConflict as exc:
-            return Note(path, "", {}, conflict=str(exc))
 
 
 def _oem_id_of(note: Note) -> str | None:
-    value = note.frontmatter.get("oem_id")
-    return value if isinstance(value, str) and not note.conflict else None
+    return None if note.conflict else note.hints.get("oem_id") or None
 
 
 def _is_oem_note(note: Note) -> bool:
-    return note.frontmatter.get("type") == "oem"
+    return note.hints.get("type") == "oem"
+
+
+def _inactive_name(note: Note) -> str:
+    try:
+        return str(note.frontmatter.get("oem") or note.path.stem)
+    except NoteConflict:
+        return note.path.stem
 
 
 def _changed_since_read(path: Path, text: str) -> bool:

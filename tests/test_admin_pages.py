@@ -222,7 +222,7 @@ def test_the_obsidian_button_exports_the_vault(admin_client, base, tmp_path, set
 
 def test_the_obsidian_action_exports_the_vault(admin_client, base, tmp_path, settings):
     settings.VAULT_ROOT = tmp_path
-    pk = PartnerTier.objects.first().pk
+    pk = PartnerTier.objects.get(name="Old Partner").pk
     response = admin_client.post(
         CHANGELIST_URL,
         {"action": "export_to_obsidian", "_selected_action": [pk]},
