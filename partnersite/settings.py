@@ -24,10 +24,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "import_export",
+    "ninja",
     "partners",
 ]
 
 MIDDLEWARE = [
+    "partners.middleware.ApiMiddleware",  # outermost: request id, latency, JSON errors, log
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -131,7 +133,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
+    # One JSON line per API request: method, path, status, latency, request id, user.
+    "loggers": {"partners.api": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+
+# The HTTP API: the largest request body it reads.
+PARTNERS_API_MAX_BODY_BYTES = envint("PARTNERS_API_MAX_BODY_BYTES", 1024 * 1024)
 
 # Admin uploads: the size limit, where files wait between preview and confirm (the database,
 # so every server process sees them), and who may export (anyone who may view).

@@ -1,0 +1,378 @@
+"""The HTTP API `/v1/partners/...` (django-ninja): the seed's three endpoints, a door onto the
+sync engine and the Obsidian exporter. The schema at /v1/openapi.json comes from this code."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, NinjaAPI, Query, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+from ninja.security import HttpBearer, SessionAuth
+from pydantic import ConfigDict, StrictBool
+
+from partners import tokens
+from partners.locking import SyncBusy
+from partners.middleware import internal_error
+from partners.models import PartnerTier
+from partners.normalize import clean, format_timestamp, identity_key, normalize_tier
+from partners.obsidian import VaultError, export_obsidian
+from partners.sync import InputError, LoadError, StaleState, StoreError, run_sync
+
+log = logging.getLogger("partners.api")
+API_LOCK_TIMEOUT = 5.0  # seconds an applying request waits for another sync, then 409
+JSON_TYPE = "application/json"
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+class BodyError(ValueError):
+    """The request body is not JSON this API can read."""
+
+
+class StrictJSONParser(Parser):
+    """JSON without NaN or Infinity, duplicate keys allowed only once, bounded nesting."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        if request.content_type in FORM_TYPES and not request.POST and not request.FILES:
+            return {}  # an empty form post, as some clients send for "no body"
+        if request.content_type != JSON_TYPE:
+            raise BodyError(f"Send JSON (Content-Type: {JSON_TYPE}), not {request.content_type}")
+        try:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BodyError("Request body is not UTF-8") from None
+        try:
+            return json.loads(text, parse_constant=_no_constant)
+        except RecursionError:
+            raise BodyError("Request body is nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError, too many digits, NaN
+            raise BodyError(f"Request body is not valid JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        return tokens.authenticate(token)
+
+
+class Session(SessionAuth):
+    """A logged-in admin session; ninja checks the CSRF token on its unsafe methods."""
+
+
+api = NinjaAPI(
+    title="Partner tier sync",
+    version="1",
+    description=(
+        "Partner tiers: list them, sync them from the input folder (dry run by default), "
+        "export them to Obsidian. Authenticate with `Authorization: Bearer <token>` "
+        "(`manage.py create_api_token USERNAME`) or an admin session (with its CSRF token). "
+        "Every response carries `x-request-id` and `x-latency-ms`."
+    ),
+    auth=[BearerToken(), Session()],
+    parser=StrictJSONParser(),
+    urls_namespace="api-v1",
+)
+
+
+# Schemas.
+
+
+class ErrorItem(Schema):
+    file: str | None = None
+    line: int | None = None
+    field: str | None = None
+    message: str
+
+
+class Error(Schema):
+    detail: str
+    errors: list[ErrorItem] | None = None
+    request_id: str | None = None
+
+
+class PartnerRecord(Schema):
+    name: str
+    tier: str
+    program: str
+    oem: str
+    poc: str | None
+    notes: str | None
+    updated_at: str | None
+    created_at: str | None
+
+
+class Change(Schema):
+    old: str | None
+    new: str | None
+    direction: Literal["up", "down", "changed"] | None = None
+
+
+class UpdatedRecord(PartnerRecord):
+    changes: dict[str, Change]
+
+
+class Source(Schema):
+    path: str
+    sha256: str
+
+
+class Summary(Schema):
+    added: int
+    updated: int
+    unchanged: int
+    missing: int
+    removed: int
+
+
+class SyncResponse(Schema):
+    dry_run: bool
+    added: list[PartnerRecord]
+    updated: list[UpdatedRecord]
+    unchanged: list[PartnerRecord]
+    applied: bool
+    missing: list[PartnerRecord]
+    removed: list[PartnerRecord]
+    summary: Summary
+    errors: list[ErrorItem]
+    warnings: list[str]
+    sources: list[Source]
+    fingerprint: str = Field(description="the state this result was computed from")
+
+
+class SyncRequest(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: StrictBool = Field(True, description="true (default): report, write nothing")
+    prune: StrictBool = Field(False, description="also remove records missing from the input")
+    files: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="file names inside PARTNERS_INPUT_DIR (default: every partners_* file)",
+    )
+    expected_fingerprint: str | None = Field(
+        None,
+        max_length=64,
+        description="the fingerprint of a dry run; the apply is refused (409) if it changed",
+    )
+
+
+class Conflict(Schema):
+    path: str
+    reason: str
+
+
+class ExportResponse(Schema):
+    status: Literal["success"]
+    files_written: list[str]
+    files_unchanged: list[str]
+    conflicts: list[Conflict]
+    inactive: list[str]
+    oems_count: int
+    dry_run: bool
+    trashed: list[str]
+
+
+class TierFilters(Schema):
+    oem: str | None = Field(None, max_length=200, description="OEM, compared as its key")
+    tier: str | None = Field(None, max_length=100, description="tier, normalized")
+    program: str | None = Field(None, max_length=200, description="program, any case")
+    q: str | None = Field(None, max_length=200, description="part of the partner name")
+    limit: int | None = Field(None, ge=1, le=100_000)
+    offset: int = Field(0, ge=0, le=10_000_000)
+
+
+ERRORS: dict[int, Any] = {
+    400: Error,
+    401: Error,
+    403: Error,
+    409: Error,
+    413: Error,
+    422: Error,
+    500: Error,
+    503: Error,
+}
+
+
+# Endpoints.
+
+
+@api.get(
+    "/partners/tiers",
+    response={200: list[PartnerRecord], **ERRORS},
+    summary="List partner tiers",
+    description="Every record, ordered by OEM then name; the filters narrow it.",
+)
+def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpResponse:
+    _require(request, "view_partnertier")
+    rows = PartnerTier.objects.order_by("oem_key", "name_key")
+    if filters.oem is not None:
+        rows = rows.filter(oem_key=identity_key(filters.oem))
+    if filters.tier is not None:
+        rows = rows.filter(tier=normalize_tier(clean(filters.tier) or ""))
+    if filters.program is not None:
+        rows = rows.filter(program__iexact=clean(filters.program) or "")
+    if filters.q:
+        rows = rows.filter(name__icontains=filters.q.strip())
+    end = None if filters.limit is None else filters.offset + filters.limit
+    values = rows.values_list(
+        "name", "tier", "program", "oem", "poc", "notes", "updated_at", "created_at"
+    )[filters.offset : end]
+    records = [
+        {
+            "name": name,
+            "tier": tier,
+            "program": program,
+            "oem": oem,
+            "poc": poc,
+            "notes": notes,
+            "updated_at": format_timestamp(updated),
+            "created_at": format_timestamp(created),
+        }
+        for name, tier, program, oem, poc, notes, updated, created in values
+    ]
+    return _json(records)
+
+
+@api.post(
+    "/partners/sync",
+    response={200: SyncResponse, **ERRORS},
+    summary="Sync partner tiers from the input folder",
+    description=(
+        "A dry run unless `dry_run` is false. Applying needs the import/sync permission; a "
+        "dry run needs view. Validation errors are a 400 listing every error with its file, "
+        "line and field; nothing is written."
+    ),
+)
+def sync(request: HttpRequest, payload: SyncRequest | None = None) -> HttpResponse:
+    payload = payload or SyncRequest.model_validate({})
+    apply = not payload.dry_run
+    _require(request, "sync_partnertier" if apply else "view_partnertier")
+    paths = [_input_file(name) for name in payload.files] if payload.files else None
+    try:
+        result = run_sync(
+            paths,
+            apply=apply,
+            prune=payload.prune,
+            source="api",
+            user=request.auth,  # type: ignore[attr-defined]
+            lock_timeout=API_LOCK_TIMEOUT,
+            expected_fingerprint=payload.expected_fingerprint if apply else None,
+        )
+    except (InputError, LoadError) as exc:
+        raise HttpError(400, str(exc)) from None
+    except StaleState as exc:
+        raise HttpError(409, str(exc)) from None
+    except SyncBusy:
+        raise HttpError(409, "Another sync is running; nothing was written. Retry.") from None
+    except StoreError as exc:
+        log.error("Store write failed after an API sync: %s", exc)
+        return _json({"detail": str(exc), "request_id": _request_id(request)}, status=500)
+    if not result.ok:
+        errors = [e.to_dict() for e in result.errors]
+        return _json({"detail": result.error_message, "errors": errors}, status=400)
+    return _json(result.to_dict())
+
+
+@api.api_operation(
+    ["GET", "POST"],
+    "/partners/export/obsidian",
+    response={200: ExportResponse, **ERRORS},
+    summary="Export partner tiers to the Obsidian vault",
+    description=(
+        "Writes one note per OEM (and an index) under `$VAULT_ROOT/30 Hubs/OEMs/`, only where "
+        "something changed. GET as in the original contract; POST does the same. Needs the "
+        "import/sync permission; 503 when VAULT_ROOT is not set."
+    ),
+)
+def export(request: HttpRequest, dry_run: bool = False, prune: bool = False) -> HttpResponse:
+    _require(request, "sync_partnertier")
+    try:
+        result = export_obsidian(dry_run=dry_run, prune=prune, lock_timeout=API_LOCK_TIMEOUT)
+    except VaultError as exc:
+        raise HttpError(503, str(exc)) from None
+    except SyncBusy:
+        raise HttpError(409, "A sync is running; nothing was exported. Retry.") from None
+    return _json(result.to_dict())
+
+
+# Helpers and error handlers.
+
+
+def _json(data: Any, status: int = 200) -> HttpResponse:
+    """Optimization: records are serialized once, straight to JSON; validating 100,000 of
+    them against the schema again would double a dry run's time. Tests check the schema."""
+    body = json.dumps(data, ensure_ascii=False)
+    return HttpResponse(body, status=status, content_type=JSON_TYPE)
+
+
+def _require(request: HttpRequest, codename: str) -> None:
+    user = request.auth  # type: ignore[attr-defined]
+    if not user.has_perm(f"partners.{codename}"):
+        what = "import and sync" if codename == "sync_partnertier" else "view"
+        raise HttpError(403, f"Permission denied: this needs the {what} permission")
+
+
+def _input_file(name: str) -> Path:
+    """A name from `files`: a plain file name inside PARTNERS_INPUT_DIR, nothing else."""
+    folder = Path(settings.PARTNERS_INPUT_DIR).resolve()
+    bad = not name or name in (".", "..") or any(c in name for c in "/\\\x00")
+    path = folder / name
+    if bad or path.resolve().parent != folder:
+        raise HttpError(400, f"files: {name!r} is not a file name inside the input folder")
+    return path
+
+
+def _request_id(request: HttpRequest) -> str:
+    return getattr(request, "request_id", "")
+
+
+@api.exception_handler(AuthenticationError)
+def unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = _json({"detail": "Missing or invalid credentials"}, status=401)
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    detail = str(exc.__cause__) if isinstance(exc.__cause__, BodyError) else str(exc)
+    return _json({"detail": detail}, status=exc.status_code)
+
+
+LOC_NOISE = {"body", "query", "payload", "filters"}
+
+
+@api.exception_handler(ValidationError)
+def malformed(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {
+            "file": None,
+            "line": None,
+            "field": ".".join(str(p) for p in error.get("loc", ()) if p not in LOC_NOISE),
+            "message": str(error.get("msg", "invalid")),
+        }
+        for error in exc.errors
+    ]
+    first = errors[0] if errors else {"field": "", "message": "invalid"}
+    detail = f"Malformed request: {first['field']}: {first['message']}"
+    return _json({"detail": detail, "errors": errors}, status=422)
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _json({"detail": "Request body is too large"}, status=413)
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("Unhandled error in %s %s", request.method, request.path)
+    return internal_error(request)
