@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import (
     HttpRequest,
@@ -25,11 +26,12 @@ from import_export.formats.base_formats import CSV, JSON, XLSX, YAML
 from partners.exporting import escape_dataset
 from partners.forms import ConfirmFolderForm, ConfirmUploadForm, PartnerTierForm, UploadForm
 from partners.loaders import LoadedFile, LoadError, load_bytes
-from partners.models import PartnerTier, SyncRun, Upload
+from partners.models import ApiToken, PartnerTier, SyncRun, Upload
 from partners.obsidian import VaultError, export_obsidian
 from partners.preview import changes_csv, preview
 from partners.resources import PartnerTierResource
 from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
+from partners.tokens import create_token, revoke
 from partners.uploads import DatabaseStorage
 
 ENGINE_FORMATS = {CSV: "csv", JSON: "json", XLSX: "xlsx", YAML: "yaml"}
@@ -393,3 +395,41 @@ class SyncRunAdmin(admin.ModelAdmin):
             "</tr></thead><tbody>{}</tbody></table>",
             body,
         )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens for the HTTP API. The token is shown once, when it is created."""
+
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["user", "name"] if obj is None else ["user", "name", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.readonly_fields if obj is None else ["user", *self.readonly_fields]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk or 0)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        row, token = create_token(obj.user, obj.name)
+        obj.pk, obj.prefix = row.pk, row.prefix
+        messages.warning(
+            request,
+            f"The new token is {token} — copy it now: it is not stored and not shown again.",
+        )
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        for row in queryset:
+            revoke(row)
+        messages.success(request, f"Revoked {queryset.count()} tokens.")

@@ -48,11 +48,14 @@ class StrictJSONParser(Parser):
         except UnicodeDecodeError:
             raise BodyError("Request body is not UTF-8") from None
         try:
-            return json.loads(text, parse_constant=_no_constant)
+            data = json.loads(text, parse_constant=_no_constant)
         except RecursionError:
             raise BodyError("Request body is nested too deeply") from None
         except ValueError as exc:  # JSONDecodeError, too many digits, NaN
             raise BodyError(f"Request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BodyError("Request body must be a JSON object, e.g. {\"dry_run\": true}")
+        return data
 
 
 def _no_constant(name: str) -> Any:
