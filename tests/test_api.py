@@ -268,7 +268,9 @@ def test_the_admin_creates_a_token_shown_once_and_revokes_it(admin_client, admin
         "/admin/partners/apitoken/add/", {"user": admin_user.pk, "name": "portal"}, follow=True
     )
     [message] = [m for m in response.context["messages"] if "new token" in str(m)]
-    token = re.search(r"pts_\S+", str(message)).group()
+    found = re.search(r"pts_\S+", str(message))
+    assert found is not None
+    token = found.group()
     row = ApiToken.objects.get()
     assert token not in row.token_hash
     assert Client(HTTP_AUTHORIZATION=f"Bearer {token}").get(TIERS).status_code == 200
