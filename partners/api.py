@@ -54,7 +54,7 @@ class StrictJSONParser(Parser):
         except ValueError as exc:  # JSONDecodeError, too many digits, NaN
             raise BodyError(f"Request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
-            raise BodyError("Request body must be a JSON object, e.g. {\"dry_run\": true}")
+            raise BodyError('Request body must be a JSON object, e.g. {"dry_run": true}')
         return data
 
 
