@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test pytest lint format bench install migrate sample clean
+.PHONY: run serve test pytest lint format bench install migrate sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ run: sample
 	$(BIN)/python manage.py ensure_superuser
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# Production-like: gunicorn with 2 workers, DEBUG off, static files collected and served by
+# whitenoise. Put it behind a TLS proxy with DJANGO_HTTPS=1 (see README).
+serve: migrate
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	DJANGO_DEBUG=0 $(BIN)/gunicorn partnersite.wsgi --workers 2 --bind $(HOST):$(PORT) \
+		--access-logfile - --timeout 120
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sync.py
 	$(BIN)/python benchmarks/bench_admin.py
 	$(BIN)/python benchmarks/bench_obsidian.py
+	$(BIN)/python benchmarks/bench_api.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage staticfiles

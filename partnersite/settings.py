@@ -15,6 +15,17 @@ SECRET_KEY = secret_key()
 DEBUG = envbool("DJANGO_DEBUG", "0")
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
+# Production behind TLS (DJANGO_HTTPS=1): redirect to HTTPS, HSTS, cookies only over HTTPS,
+# and trust the proxy's X-Forwarded-Proto. `manage.py check --deploy` is clean with it.
+if envbool("DJANGO_HTTPS", "0"):
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
 INSTALLED_APPS = [
     "django.contrib.admin.apps.SimpleAdminConfig",  # autodiscover in urls.py: fast commands
     "django.contrib.auth",
@@ -116,7 +127,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = envpath("DJANGO_STATIC_ROOT", "staticfiles", BASE_DIR)
 
 # Partner tier sync.
 PARTNERS_INPUT_DIR = envpath("PARTNERS_INPUT_DIR", "data/partners", BASE_DIR)
