@@ -14,8 +14,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.db.models import CharField
 from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from ninja import Field, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import ConfigDict, StrictBool
@@ -74,6 +76,16 @@ class Session(SessionAuth):
     """A logged-in admin session; ninja checks the CSRF token on its unsafe methods."""
 
 
+class LocalSwagger(Swagger):
+    """The docs page from ninja's own template and static files (see settings.NINJA_DIR),
+    never from a CDN: the docs work offline."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api}
+        return render(request, self.template, context)
+
+
 api = NinjaAPI(
     title="Partner tier sync",
     version="1",
@@ -85,6 +97,7 @@ api = NinjaAPI(
     ),
     auth=[BearerToken(), Session()],
     parser=StrictJSONParser(),
+    docs=LocalSwagger(),
     urls_namespace="api-v1",
 )
 
@@ -187,11 +200,22 @@ class ExportResponse(Schema):
     trashed: list[str]
 
 
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL; no stored value has these
+
+
 class TierFilters(Schema):
-    oem: str | None = Field(None, max_length=200, description="OEM, compared as its key")
-    tier: str | None = Field(None, max_length=100, description="tier, normalized")
-    program: str | None = Field(None, max_length=200, description="program, any case")
-    q: str | None = Field(None, max_length=200, description="part of the partner name")
+    oem: str | None = Field(
+        None, max_length=200, pattern=NO_CONTROL, description="OEM, compared as its key"
+    )
+    tier: str | None = Field(
+        None, max_length=100, pattern=NO_CONTROL, description="tier, normalized"
+    )
+    program: str | None = Field(
+        None, max_length=200, pattern=NO_CONTROL, description="program, any case"
+    )
+    q: str | None = Field(
+        None, max_length=200, pattern=NO_CONTROL, description="part of the partner name"
+    )
     limit: int | None = Field(None, ge=1, le=100_000)
     offset: int = Field(0, ge=0, le=10_000_000)
 

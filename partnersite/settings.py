@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ import dj_database_url
 from partnersite.env import envbool, envint, envjson_dict, envlist, envpath, envstr, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# django-ninja's templates and static files (the API docs page) without listing "ninja" in
+# INSTALLED_APPS, which would import it and pydantic at every command's start (80 ms).
+NINJA_DIR = Path(find_spec("ninja").origin).parent  # type: ignore[union-attr, arg-type]
 
 SECRET_KEY = secret_key()
 DEBUG = envbool("DJANGO_DEBUG", "0")
@@ -35,7 +39,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "import_export",
-    "ninja",
     "partners",
 ]
 
@@ -57,7 +60,7 @@ WSGI_APPLICATION = "partnersite.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "templates", NINJA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -127,6 +130,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [NINJA_DIR / "static"]
 STATIC_ROOT = envpath("DJANGO_STATIC_ROOT", "staticfiles", BASE_DIR)
 
 # Partner tier sync.

@@ -145,7 +145,8 @@ def test_a_body_that_is_not_json_is_a_400(world, django_user_model):
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=-1", "offset=-5", "limit=abc", "oem=" + "x" * 500]
+    "query",
+    ["limit=0", "limit=-1", "offset=-5", "limit=abc", "oem=" + "x" * 500, "q=%00", "tier=a%0Ab"],
 )
 def test_bad_list_parameters_are_a_422_with_field_errors(query, world, django_user_model):
     client, _ = caller("viewer token", django_user_model)
@@ -153,4 +154,4 @@ def test_bad_list_parameters_are_a_422_with_field_errors(query, world, django_us
     assert response.status_code == 422
     data = response.json()
     assert data["detail"].startswith("Malformed request: ")
-    assert data["errors"][0]["field"] in ("limit", "offset", "oem")
+    assert data["errors"][0]["field"] in ("limit", "offset", "oem", "q", "tier")
