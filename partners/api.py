@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -265,7 +266,7 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
     values = rows.annotate(
         updated=time_as_text("updated_at"), created=time_as_text("created_at")
     ).values_list("name", "tier", "program", "oem", "poc", "notes", "updated", "created")
-    records = [dict(zip(SEED_KEYS, row, strict=True)) for row in values[filters.offset : end]]
+    records = list(map(dict, map(zip, repeat(SEED_KEYS), values[filters.offset : end])))
     return _json(records)
 
 
