@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,16 +24,21 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def sweep_temp_files(target: Path) -> list[Path]:
-    """Remove temp files an interrupted write of `target` left behind.
+def sweep_temp_files(target: Path, suffix: str | None = None) -> list[Path]:
+    """Remove temp files an interrupted write of `target` left behind; with `suffix`, those
+    of every `*<suffix>` file in its folder (the notes of an export).
 
     Call only while holding the lock that serializes writers of `target`.
     """
     swept = []
-    prefix = _temp_prefix(target)
+    pattern = re.compile(
+        re.escape(_temp_prefix(target)) + r"[a-z0-9_]+" + re.escape(TEMP_SUFFIX)
+        if suffix is None
+        else r"\..+" + re.escape(suffix) + r"\.[a-z0-9_]+" + re.escape(TEMP_SUFFIX)
+    )
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(target.parent):
-            if entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX):
+            if pattern.fullmatch(entry.name):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                     swept.append(Path(entry.path))

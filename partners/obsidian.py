@@ -196,7 +196,7 @@ class Exporter:
     def run(self) -> ExportResult:
         folder = oem_folder(self.vault, create=not self.dry_run)
         if not self.dry_run:
-            sweep_temp_files(folder / "x.md")
+            sweep_temp_files(folder / INDEX_NAME, suffix=".md")
         notes = self._existing_notes(folder)
         by_id = {n.hints["oem_id"]: n for n in notes if _oem_id_of(n)}
         by_name = {fold(n.path.stem): n for n in notes}

@@ -425,3 +425,18 @@ def test_a_failing_auto_export_is_a_warning_not_a_failed_sync(input_dir, tmp_pat
 def test_vault_root_must_be_set():
     with pytest.raises(VaultError, match="VAULT_ROOT environment variable not set"):
         export_obsidian(None)
+
+
+def test_temp_files_left_by_a_killed_export_are_swept_and_others_kept(input_dir, vault):
+    sync(input_dir, SEED)
+    folder = oem_dir(vault)
+    folder.mkdir(parents=True)
+    leftover = folder / ".Cisco.md.k2j4_x9a.tmp"
+    leftover.write_text("half a note")
+    mine = folder / ".my-scratch.tmp"
+    mine.write_text("a person's file")
+
+    export_obsidian(vault)
+
+    assert not leftover.exists()
+    assert mine.read_text() == "a person's file"

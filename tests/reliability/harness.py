@@ -1,0 +1,128 @@
+"""Shared by the reliability tests: generated inputs, processes to run and kill, and the
+checks that a store and a database hold whole states."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TIERS = ["Platinum", "Gold", "Silver", "Bronze"]
+COMPARED = ("name", "tier", "program", "oem", "poc", "notes")
+
+
+def generate(path: Path, count: int, seed: int, oems: int = 500) -> Path:
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "tier", "program", "oem", "poc", "notes"])
+        for i in range(count):
+            writer.writerow(
+                [
+                    f"Partner {i // oems:05d}",
+                    rng.choice(TIERS),
+                    f"Program {i % 7}",
+                    f"Vendor {i % oems:03d}",
+                    f"Contact {rng.randrange(1000)}" if i % 3 else "",
+                    "",
+                ]
+            )
+    return path
+
+
+def environment(folder: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
+        PARTNERS_STORE_PATH=str(folder / "store" / "oems.json"),
+        PARTNERS_INPUT_DIR=str(folder),
+        DJANGO_SETTINGS_MODULE="partnersite.settings",
+        **extra,
+    )
+    env.pop("VAULT_ROOT", None)
+    return env
+
+
+def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=300,
+    )
+
+
+def run_and_kill(env: dict[str, str], args: list[str], delay: float) -> bool:
+    """Start `manage.py args`, SIGKILL it after `delay` seconds; whether it was still running."""
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(delay)
+    running = proc.poll() is None
+    if running:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return running
+
+
+def db_contents(db: Path) -> frozenset[tuple]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(f"SELECT {', '.join(COMPARED)} FROM partners_partnertier").fetchall()
+    return frozenset(rows)
+
+
+def db_records(db: Path) -> list[dict]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT name, tier, program, oem, poc, notes, "
+            "substr(updated_at, 1, 10) || 'T' || substr(updated_at, 12, 8) || 'Z' AS updated_at, "
+            "substr(created_at, 1, 10) || 'T' || substr(created_at, 12, 8) || 'Z' AS created_at "
+            "FROM partners_partnertier"
+        ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def store_records(data: bytes) -> list[dict]:
+    document = json.loads(data)
+    return [record for oem in document["oems"] for record in oem["partners"]]
+
+
+def key(record: dict) -> tuple:
+    return tuple(record.get(k) for k in (*COMPARED, "updated_at", "created_at"))
+
+
+def store_problems(store: Path, before: bytes | None, db: Path) -> list[str]:
+    """The store must be its old bytes, or a whole rendering of what the database holds."""
+    try:
+        data = store.read_bytes()
+    except FileNotFoundError:
+        return [] if before is None else ["the store disappeared"]
+    if data == before:
+        return []
+    try:
+        records = store_records(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"the store does not parse: {exc.__class__.__name__}: {str(exc)[:80]}"]
+    if sorted(map(key, records)) != sorted(map(key, db_records(db))):
+        return ["the store is new but is not the database's state"]
+    return []
+
+
+def temp_files(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.endswith(".tmp")]
