@@ -35,8 +35,14 @@ class UploadForm(ImportForm):
     """django-import-export's upload form, with the size limit checked before anything is
     read (PARTNERS_UPLOAD_MAX_BYTES)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["import_file"].allow_empty_file = True  # said below, with the file's name
+
     def clean_import_file(self) -> Any:
         upload = self.cleaned_data["import_file"]
+        if upload.size == 0:
+            raise forms.ValidationError(f"{upload.name} is empty: there is nothing to import.")
         limit = settings.PARTNERS_UPLOAD_MAX_BYTES
         if upload.size > limit:
             raise forms.ValidationError(

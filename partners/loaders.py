@@ -106,15 +106,15 @@ def load_bytes(data: bytes, name: str, fmt: str | None = None) -> LoadedFile:
         allowed = ", ".join(sorted(FORMATS))
         raise LoadError(name, f"unsupported format (use one of {allowed})")
     digest = hashlib.sha256(data).hexdigest()
+    loaders = {"csv": _load_csv, "json": _load_json, "xlsx": _load_xlsx, "yaml": _load_yaml}
     try:
-        if fmt == "csv":
-            return _load_csv(data, name, digest)
-        if fmt == "json":
-            return _load_json(data, name, digest)
-        if fmt == "xlsx":
-            return _load_xlsx(data, name, digest)
-        if fmt == "yaml":
-            return _load_yaml(data, name, digest)
+        if fmt in loaders:
+            loaded = loaders[fmt](data, name, digest)
+            # An empty export (only a header, say) is a mistake, never "no partners left":
+            # with --prune it would remove every record.
+            if not loaded.rows and not loaded.table_lines:
+                raise LoadError(name, "has no records")
+            return loaded
     except LoadError:
         raise
     except (RecursionError, MemoryError):

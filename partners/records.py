@@ -115,7 +115,10 @@ def _control_character(value: str, allow_layout: bool) -> str | None:
     if value.isascii() and value.isprintable():
         return None
     for char in value:
-        if unicodedata.category(char) == "Cc" and not (allow_layout and char in "\n\t"):
+        category = unicodedata.category(char)
+        if category == "Cs":  # a lone surrogate from JSON's \ud800: not storable text
+            return f"U+{ord(char):04X}, a lone surrogate"
+        if category == "Cc" and not (allow_layout and char in "\n\t"):
             return f"U+{ord(char):04X}"
     return None
 

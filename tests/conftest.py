@@ -9,7 +9,9 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 
 @pytest.fixture(autouse=True)
 def partner_paths(settings, tmp_path):
-    """Every test gets its own input folder and store; nothing touches the repo's data/."""
+    """Every test gets its own input folder and store; nothing touches the repo's data/.
+    Passwords are hashed fast: the admin tests log a user in hundreds of times."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.PARTNERS_INPUT_DIR = tmp_path / "input"
     settings.PARTNERS_STORE_PATH = tmp_path / "store" / "oems.json"
     settings.PARTNERS_INPUT_DIR.mkdir()

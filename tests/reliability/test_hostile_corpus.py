@@ -1,0 +1,114 @@
+"""Every file of the hostile corpus through every door: the command, the admin upload and the
+API. No traceback or 500 anywhere; a rejected file is named with its problem and changes
+nothing in the database, the store or the vault; an accepted one goes through."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from partners.models import PartnerTier
+from partners.sync import run_sync
+from partners.tokens import create_token
+from tests.helpers import run, write_csv
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+FILES = sorted(p.name for p in CORPUS.iterdir())
+FORMAT_INDEX = {".csv": "0", ".json": "1", ".xlsx": "2", ".yaml": "3"}
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_corpus_is_large_and_has_both_kinds():
+    assert len(FILES) >= 100
+    assert sum(f.startswith("reject_") for f in FILES) >= 60
+    assert sum(f.startswith("accept_") for f in FILES) >= 20
+
+
+@pytest.fixture
+def world(input_dir, tmp_path, settings):
+    """A database with records, its store, and a vault that every applied sync exports to."""
+    settings.VAULT_ROOT = tmp_path / "vault"
+    settings.VAULT_ROOT.mkdir()
+    settings.PARTNERS_AUTO_EXPORT = True
+    write_csv(input_dir / "partners_base.csv", [["Base Co", "Gold", "P", "Cisco", "", ""]])
+    assert run_sync(apply=True).applied
+    (input_dir / "partners_base.csv").unlink()
+    return settings
+
+
+def snapshot(settings) -> tuple:
+    vault = Path(settings.VAULT_ROOT)
+    notes = {p.relative_to(vault): p.read_bytes() for p in vault.rglob("*") if p.is_file()}
+    rows = sorted(PartnerTier.objects.values_list("name", "tier", "program", "oem", "poc", "notes"))
+    return rows, Path(settings.PARTNERS_STORE_PATH).read_bytes(), notes
+
+
+def expect(name: str, rejected: bool, shown: str, before: tuple, settings) -> None:
+    if name.startswith("reject_"):
+        assert rejected, f"{name} was accepted"
+        assert snapshot(settings) == before, f"{name} changed something"
+        assert "Traceback" not in shown
+    else:
+        assert not rejected, f"{name} was refused: {shown[:300]}"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_the_command(name, world, tmp_path):
+    path = tmp_path / name
+    shutil.copy(CORPUS / name, path)
+    before = snapshot(world)
+    out, err, code = run("sync_partners", str(path), "--apply")
+    assert code in (0, 1, 2), (code, err)
+    if code:
+        assert name in err and len(err.strip()) > len(name) + 10  # names the file and why
+    expect(name, code != 0, err, before, world)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_the_admin_upload(name, world, admin_client):
+    before = snapshot(world)
+    data = (CORPUS / name).read_bytes()
+    response = admin_client.post(
+        "/admin/partners/partnertier/import/",
+        {
+            "import_file": SimpleUploadedFile(name, data),
+            "format": FORMAT_INDEX[Path(name).suffix],
+        },
+    )
+    assert response.status_code == 200
+    context = response.context
+    form_errors = " ".join(context["form"].errors.get("import_file", [])) if context["form"] else ""
+    engine_errors = [str(e) for e in context.get("errors") or []]
+    rejected = "confirm_form" not in context
+    if rejected:
+        message = form_errors or " ".join(engine_errors)
+        assert name in message, message[:300]
+    else:
+        done = admin_client.post(
+            "/admin/partners/partnertier/process_import/", context["confirm_form"].initial
+        )
+        assert done.status_code == 302
+    expect(name, rejected, form_errors, before, world)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_the_api(name, world, input_dir, admin_user):
+    shutil.copy(CORPUS / name, input_dir / name)
+    before = snapshot(world)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {create_token(admin_user)[1]}")
+    response = client.post(
+        "/v1/partners/sync",
+        data=json.dumps({"dry_run": False, "files": [name]}),
+        content_type="application/json",
+    )
+    assert response.status_code in (200, 400), response.content[:300]
+    detail = response.json().get("detail", "")
+    if response.status_code == 400:
+        assert name in detail, detail[:300]
+    expect(name, response.status_code == 400, detail, before, world)
