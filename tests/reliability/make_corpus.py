@@ -11,6 +11,7 @@ import json
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 
@@ -191,7 +192,7 @@ def yaml_files() -> dict[str, bytes]:
     return files
 
 
-def xlsx(rows: list[list[object]]) -> bytes:
+def xlsx(rows: list[list[Any]]) -> bytes:
     book = openpyxl.Workbook()
     sheet = book.active
     for row in rows:
