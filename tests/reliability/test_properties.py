@@ -1,0 +1,131 @@
+"""Properties of the engine over generated inputs (hypothesis), on the real database."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from partners.models import PartnerTier
+from partners.normalize import clean, identity_key, normalize_tier
+from partners.store import store_path
+from partners.sync import run_sync
+
+pytestmark = pytest.mark.django_db
+
+TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=12
+).filter(lambda s: s.strip())
+RECORD = st.fixed_dictionaries(
+    {
+        "name": TEXT,
+        "tier": st.sampled_from(["gold", "Platinum", " silver ", "BRONZE", "Registered"]),
+        "program": TEXT,
+        "oem": st.sampled_from(["cisco", "Acme Corp", "Ünïcode AG", "dell", "Zeta"]),
+        "poc": st.none() | TEXT,
+        "notes": st.none() | TEXT,
+    }
+)
+
+
+def unique(records: list[dict]) -> list[dict]:
+    """One record per identity key (a second one would be a conflict, tested elsewhere)."""
+    seen: dict[tuple[str, str], dict] = {}
+    for record in records:
+        seen.setdefault((identity_key(record["oem"]), identity_key(record["name"])), record)
+    return list(seen.values())
+
+
+INPUT = st.lists(RECORD, min_size=1, max_size=25).map(unique)
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def write(folder: Path, name: str, records: list[dict]) -> Path:
+    path = folder / name
+    path.write_text(json.dumps({"partners": records}), encoding="utf-8")
+    return path
+
+
+def contents() -> set[tuple]:
+    return set(PartnerTier.objects.values_list("name", "tier", "program", "oem", "poc", "notes"))
+
+
+def expected(records: list[dict]) -> set[tuple]:
+    """What the rules say the records become (the OEMs here have one spelling each)."""
+    aliases = {"cisco": "Cisco", "dell": "Dell"}
+    return {
+        (
+            clean(r["name"]),
+            normalize_tier(clean(r["tier"]) or ""),
+            clean(r["program"]),
+            aliases.get(r["oem"], r["oem"]),
+            clean(r["poc"]),
+            clean(r["notes"]),
+        )
+        for r in records
+    }
+
+
+@SETTINGS
+@given(a=INPUT)
+def test_a_second_sync_of_the_same_input_changes_nothing(tmp_path_factory, a):
+    PartnerTier.objects.all().delete()
+    folder = tmp_path_factory.mktemp("same")
+    path = write(folder, "a.json", a)
+    assert run_sync([path], apply=True).applied
+    again = run_sync([path]).summary
+    assert again == {"added": 0, "updated": 0, "unchanged": len(a), "missing": 0, "removed": 0}
+
+
+@SETTINGS
+@given(a=INPUT, b=INPUT)
+def test_applying_the_diff_of_a_and_b_to_a_gives_b(tmp_path_factory, a, b):
+    PartnerTier.objects.all().delete()
+    folder = tmp_path_factory.mktemp("ab")
+    run_sync([write(folder, "a.json", a)], apply=True)
+    run_sync([write(folder, "b.json", b)], apply=True, prune=True)
+    assert contents() == expected(b)
+
+
+@SETTINGS
+@given(a=INPUT, seed=st.integers(0, 1000))
+def test_input_order_does_not_change_the_result(tmp_path_factory, a, seed):
+    PartnerTier.objects.all().delete()
+    folder = tmp_path_factory.mktemp("order")
+    shuffled = a[:]
+    random.Random(seed).shuffle(shuffled)
+    half = max(1, len(shuffled) // 2)
+    parts = [shuffled[:half], shuffled[half:]] if len(shuffled) > 1 else [shuffled]
+    one = run_sync([write(folder, "one.json", a)]).to_dict()["added"]
+    paths = [write(folder, f"part{i}.json", part) for i, part in enumerate(parts)]
+    two = run_sync(paths).to_dict()["added"]
+    strip = lambda records: sorted(  # noqa: E731
+        json.dumps({k: r[k] for k in ("name", "tier", "program", "oem", "poc", "notes")})
+        for r in records
+    )
+    assert strip(one) == strip(two)
+
+
+@SETTINGS
+@given(a=INPUT)
+def test_store_to_database_to_store_is_byte_identical(tmp_path_factory, a, settings):
+    PartnerTier.objects.all().delete()
+    folder = tmp_path_factory.mktemp("round")
+    run_sync([write(folder, "a.json", a)], apply=True)
+    first = store_path().read_bytes()
+    copy = folder / "store_copy.json"
+    copy.write_bytes(first)
+    PartnerTier.objects.all().delete()
+
+    assert run_sync([copy], apply=True).applied
+
+    assert store_path().read_bytes() == first
+    assert contents() == expected(a)
