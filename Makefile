@@ -41,7 +41,7 @@ lint: $(STAMP)
 test: lint pytest
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest --cov --cov-report=term
+	$(BIN)/python -m pytest -n 2 --cov --cov-report=term
 
 # The long reliability runs: 200 kills, 50 rounds of concurrent writers.
 stress: $(STAMP)

@@ -182,3 +182,11 @@ def test_a_large_input_on_a_terminal_shows_a_progress_bar_on_stderr_only(tmp_pat
     out = (tmp_path / "out.json").read_bytes()
     assert b"Comparing" in shown and "━".encode() in shown
     assert json.loads(out)["summary"]["added"] == 30000  # stdout is only the JSON
+
+
+def test_ensure_superuser_creates_one_login_once(client):
+    out, _, code = run("ensure_superuser")
+    password = out.split("password ")[1].split()[0]
+    assert code == 0 and client.login(username="admin", password=password)
+    again, _, _ = run("ensure_superuser")
+    assert "password" not in again.split("(")[0] and "Log in at" in again
