@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test pytest stress lint format bench install migrate sample clean
+.PHONY: run serve test pytest stress mutation lint format bench install migrate sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ pytest: $(STAMP)
 # The long reliability runs: 200 kills, 50 rounds of concurrent writers.
 stress: $(STAMP)
 	PARTNERS_STRESS_KILLS=200 PARTNERS_STRESS_ROUNDS=50 $(BIN)/python -m pytest -p no:randomly tests/reliability
+
+# Mutation testing (slow, not in CI): the score per module is in `mutmut results`.
+mutation: $(STAMP)
+	$(BIN)/mutmut run
+	$(BIN)/mutmut results
 
 format: $(STAMP)
 	$(BIN)/ruff format .

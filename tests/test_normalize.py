@@ -141,3 +141,13 @@ def test_normalizing_a_row_twice_equals_once(values):
     twice, again = normalize_row(once)
     assert again == []
     assert twice == once
+
+
+def test_a_naive_time_is_taken_as_utc_and_written_to_the_second():
+    from datetime import datetime, timedelta, timezone
+
+    from partners.normalize import format_timestamp
+
+    assert format_timestamp(datetime(2025, 1, 1, 12, 30, 5, 999)) == "2025-01-01T12:30:05Z"
+    plus_two = timezone(timedelta(hours=2))
+    assert format_timestamp(datetime(2025, 1, 1, 12, 30, tzinfo=plus_two)) == "2025-01-01T10:30:00Z"

@@ -184,3 +184,10 @@ def _insert(oems: list[str]) -> None:
             continue
         seen.add(_key(oem))
         PartnerTier.objects.create(name="Partner", tier="Gold", program="P", oem=oem.strip())
+
+
+def test_letters_are_kept_as_they_are():
+    assert note_name("Xerox Systems", "x") == "Xerox Systems"
+    assert (
+        oem_id("Red Hat").startswith("red-hat-") and len(oem_id("Red Hat")) == len("red-hat-") + 8
+    )
