@@ -8,13 +8,10 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 import threading
 from collections import Counter
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
@@ -25,23 +22,11 @@ from partners.models import PartnerTier
 from partners.store import render
 from partners.tokens import create_token
 from tests.helpers import write_csv
-from tests.test_concurrent_sync import database_url
+from tests.test_concurrent_sync import start_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROUNDS = int(os.environ.get("PARTNERS_STRESS_ROUNDS", "3"))
 SHARED = 200  # keys every input writes
-
-
-def start_sync(path, store):
-    env = {**os.environ, "DATABASE_URL": database_url(), "PARTNERS_STORE_PATH": str(store)}
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "sync_partners", str(path), "--apply", "--format", "json"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def write_input(folder, index: int):
