@@ -19,7 +19,7 @@ TIERS = ["Platinum", "Gold", "Silver", "Bronze"]
 COMPARED = ("name", "tier", "program", "oem", "poc", "notes")
 
 
-def generate(path: Path, count: int, seed: int, oems: int = 500) -> Path:
+def generate(path: Path, count: int, seed: int, oems: int = 1000) -> Path:
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
