@@ -3,6 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# No per-example deadline: on a busy 2-core machine (CI, two workers) a slow example is not a
+# failure; properties are about results, the benchmarks are about time.
+hypothesis_settings.register_profile("project", deadline=None)
+hypothesis_settings.load_profile("project")
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
