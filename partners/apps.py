@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from django.apps import AppConfig
@@ -15,6 +16,10 @@ class PartnersConfig(AppConfig):
         from partners import signals  # noqa: F401 - connects the receivers
 
         checks.register(check_xlsx_parser_is_defused, checks.Tags.security)
+        # Start-up is over (manage.py paused the collector for it): what it made lives as long
+        # as the process, so it is frozen out of later collections, then collecting resumes.
+        gc.freeze()
+        gc.enable()
 
 
 def check_xlsx_parser_is_defused(**kwargs: Any) -> list[checks.CheckMessage]:

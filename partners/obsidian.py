@@ -23,6 +23,7 @@ from django.template import engines
 from django.utils import timezone
 
 from partners import db
+from partners.allocation import bulk_allocation
 from partners.atomic import fsync_dir, sweep_temp_files, write_if_changed
 from partners.filenames import fold, note_name, oem_id
 from partners.locking import sync_lock
@@ -353,7 +354,7 @@ class Exporter:
         path = folder / f"{INDEX_NAME}.md"
         oems = []
         for oem, note_path, rows in entries:
-            counts = Counter(r.tier for r in rows)
+            counts = Counter(map(attrgetter("tier"), rows))
             by_tier = [counts.pop(t, 0) for t in MAIN_TIERS]
             oems.append(
                 {
@@ -416,5 +417,5 @@ def export_obsidian(
     """
     root = vault_root(vault)
     timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
-    with sync_lock(timeout):
+    with sync_lock(timeout), bulk_allocation():
         return Exporter(root, dry_run, prune).run()

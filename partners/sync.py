@@ -6,10 +6,8 @@ reads the database and writes nothing at all.
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from partners import db
+from partners.allocation import bulk_allocation
 from partners.diff import Plan, diff
 from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, load_path
 from partners.locking import SyncBusy, sync_lock
@@ -223,24 +222,10 @@ def run_sync(
     leaves one SyncRun.
     """
     stage = on_stage or (lambda name: None)
-    with _bulk_allocation():
+    with bulk_allocation():
         return _run_sync(
             paths, files, apply, prune, source, user, lock_timeout, expected_fingerprint, stage
         )
-
-
-@contextmanager
-def _bulk_allocation() -> Iterator[None]:
-    """Optimization: a sync allocates hundreds of thousands of small objects that all live
-    until it ends; the cyclic collector would rescan them again and again (a third of the
-    run time at 100,000 records). Nothing here makes cycles that need collecting early."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _run_sync(

@@ -190,3 +190,17 @@ def test_ensure_superuser_creates_one_login_once(client):
     assert code == 0 and client.login(username="admin", password=password)
     again, _, _ = run("ensure_superuser")
     assert "password" not in again.split("(")[0] and "Log in at" in again
+
+
+def test_commands_collect_garbage_again_once_started(tmp_path):
+    """manage.py pauses the collector for Django's start-up only (see PartnersConfig.ready)."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "import gc; print(gc.isenabled())", "-v", "0"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "True", proc.stderr
