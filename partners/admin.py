@@ -143,8 +143,9 @@ class PartnerTierAdmin(ImportExportModelAdmin):
     def upload_changes_csv(self, request: HttpRequest) -> HttpResponseBase:
         if not self.has_import_permission(request):
             raise PermissionDenied
-        storage = DatabaseStorage(name=request.GET.get("upload", ""), user=request.user)
-        storage.read_mode = "rb"
+        storage = DatabaseStorage(
+            name=request.GET.get("upload", ""), user=request.user, read_mode="rb"
+        )
         name = request.GET.get("name", "upload")
         loaded = self._stored_upload(request, storage, name, request.GET.get("format"))
         if loaded is None:
@@ -290,7 +291,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             title=title,
             form=form,
             opts=self.model._meta,
-            media=self.media + (form.media if form else self.media),
+            media=self.media + form.media if form else self.media,
         )
         request.current_app = self.admin_site.name
         return TemplateResponse(request, [self.import_template_name], context)
