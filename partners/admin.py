@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -19,17 +20,23 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, JSON, XLSX, YAML
 
+from partners.edits import delete_records, save_record
 from partners.exporting import escape_dataset
 from partners.forms import ConfirmFolderForm, ConfirmUploadForm, PartnerTierForm, UploadForm
+from partners.ledger import field_rows
 from partners.loaders import LoadedFile, LoadError, load_bytes
-from partners.models import ApiToken, PartnerTier, SyncRun, Upload
+from partners.models import ApiToken, LedgerEntry, PartnerTier, SyncRun, Upload
+from partners.normalize import identity_key
 from partners.obsidian import VaultError, export_obsidian
 from partners.preview import changes_csv, preview
+from partners.records import COMPARED
 from partners.resources import PartnerTierResource
+from partners.revert import RevertConflicts, RevertError, revert_run
 from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
 from partners.tokens import create_token, revoke
 from partners.uploads import DatabaseStorage
@@ -37,6 +44,7 @@ from partners.uploads import DatabaseStorage
 ENGINE_FORMATS = {CSV: "csv", JSON: "json", XLSX: "xlsx", YAML: "yaml"}
 SPREADSHEET_FORMATS = (CSV, XLSX)
 WEB_LOCK_TIMEOUT = 10.0  # seconds a request waits for another sync before giving up
+PREVIEW_ROWS = 200  # rows per list on a revert's preview
 
 
 @admin.register(PartnerTier)
@@ -86,6 +94,83 @@ class PartnerTierAdmin(ImportExportModelAdmin):
 
     def can_sync(self, request: HttpRequest) -> bool:
         return self.has_import_permission(request)
+
+    # A person's add, change and delete: the engine's write path (partners.edits), so each is
+    # a run with ledger entries and rewrites the store. Not inside the admin's own transaction:
+    # the write takes the sync lock, commits with its run, then writes the store and the vault.
+
+    @method_decorator(csrf_protect)
+    def changeform_view(
+        self, request: HttpRequest, object_id: Any = None, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    @method_decorator(csrf_protect)
+    def delete_view(self, request: HttpRequest, object_id: Any, extra_context=None) -> Any:
+        return self._delete_view(request, object_id, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: PartnerTier, form: Any, change: bool) -> None:
+        values = {name: form.cleaned_data.get(name) for name in COMPARED}
+        result = self._write(request, save_record, values, pk=obj.pk if change else None)
+        if result is not None and not change:
+            obj.pk = PartnerTier.objects.values_list("pk", flat=True).get(
+                oem_key=identity_key(result.plan.added[0].oem),
+                name_key=identity_key(result.plan.added[0].name),
+            )
+
+    def delete_model(self, request: HttpRequest, obj: PartnerTier) -> None:
+        self._write(request, delete_records, [obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        self._write(request, delete_records, list(queryset.values_list("pk", flat=True)))
+
+    def _write(self, request: HttpRequest, write: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run an edit; when it could not be written, say why and mark the request so the
+        admin does not claim success (see `response_add`/`response_change`)."""
+        try:
+            result = write(*args, user=request.user, **kwargs)
+        except (SyncBusy, StaleState) as exc:
+            failure = f"Nothing was saved: {exc}"
+        except StoreError as exc:
+            messages.warning(request, f"The change was saved, but {exc}")
+            return None
+        else:
+            if result.applied:
+                for warning in result.warnings:
+                    messages.warning(request, warning)
+                return result
+            failure = f"Nothing was saved: {result.error_message}"
+        request._partners_write_failed = True  # type: ignore[attr-defined]
+        messages.error(request, failure)
+        return None
+
+    object_history_template = "admin/partners/partnertier/object_history.html"
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None) -> Any:
+        """The record's ledger entries, whoever made them: syncs, edits, reverts."""
+        entries = LedgerEntry.objects.filter(record_id=_int(object_id))
+        context = ledger_page(request, entries, "No change of this record is in the ledger.")
+        return super().history_view(request, object_id, {**context, **(extra_context or {})})
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        if getattr(request, "_partners_write_failed", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request: HttpRequest, obj: Any) -> Any:
+        if getattr(request, "_partners_write_failed", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        if getattr(request, "_partners_write_failed", False):
+            return None
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        if getattr(request, "_partners_write_failed", False):
+            return None
+        return super().log_change(request, obj, message)
 
     # Upload: preview (import_action) → confirm (process_import).
 
@@ -314,6 +399,26 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         return export_data
 
 
+def _int(value: str) -> int:
+    """An id from a URL; anything else finds nothing (the admin then answers 404 itself)."""
+    return int(value) if value.isascii() and value.isdigit() else 0
+
+
+def can_sync(request: HttpRequest) -> bool:
+    return request.user.has_perm("partners.sync_partnertier")
+
+
+LEDGER_PAGE = 100
+
+
+def ledger_page(request: HttpRequest, entries: Any, empty_text: str) -> dict[str, Any]:
+    """One page of ledger entries with their field rows, for the history tables."""
+    paginator = Paginator(entries.select_related("run", "user"), LEDGER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    rows = [{"entry": entry, "fields": field_rows(entry)} for entry in page]
+    return {"entries": rows, "page": page, "empty_text": empty_text}
+
+
 def _csv_response(result: SyncResult, filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(changes_csv(result), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -324,7 +429,16 @@ def _csv_response(result: SyncResult, filename: str) -> StreamingHttpResponse:
 class SyncRunAdmin(admin.ModelAdmin):
     """History, read-only: when, who, from where, which files, and what changed."""
 
-    list_display = ["started_at", "source", "user", "applied", "added", "updated", "removed"]
+    list_display = [
+        "started_at",
+        "source",
+        "user",
+        "file_names",
+        "applied",
+        "added",
+        "updated",
+        "removed",
+    ]
     list_filter = ["source", "applied"]
     date_hierarchy = "started_at"
     readonly_fields = [
@@ -333,11 +447,104 @@ class SyncRunAdmin(admin.ModelAdmin):
         "source",
         "user",
         "applied",
+        "reverts_link",
         "files_table",
         "counts_table",
         "errors_list",
         "changes_table",
     ]
+    change_form_template = "admin/partners/syncrun/change_form.html"
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:run_id>/revert/", wrap(self.revert_view), name="partners_syncrun_revert"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        entries = LedgerEntry.objects.filter(run_id=_int(object_id)).order_by("id")
+        context = {
+            **ledger_page(request, entries, "This run changed nothing."),
+            "can_revert": can_sync(request) and entries.exists(),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def revert_view(self, request: HttpRequest, run_id: int) -> HttpResponse:
+        """The revert's preview (view permission) and its confirm (sync permission)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        back = reverse("admin:partners_syncrun_change", args=[run_id])
+        if request.method == "POST":
+            if not can_sync(request):
+                raise PermissionDenied
+            return self._confirm_revert(request, run_id, back)
+        try:
+            result = revert_run(run_id)
+        except RevertError as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(back)
+        plan = result.plan
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Revert a sync",
+            "opts": self.model._meta,
+            "run": SyncRun.objects.get(pk=run_id),
+            "summary": result.summary,
+            "conflicts": result.conflicts[:PREVIEW_ROWS],
+            "sections": [
+                ("To remove (the run added them)", plan.missing[:PREVIEW_ROWS], "removed"),
+                ("To restore (the run removed them)", plan.added[:PREVIEW_ROWS], "added"),
+            ],
+            "updated": plan.updated[:PREVIEW_ROWS],
+            "capped": max(len(plan.missing), len(plan.added), len(plan.updated)) > PREVIEW_ROWS,
+            "limit": PREVIEW_ROWS,
+            "fingerprint": result.fingerprint,
+            "can_apply": can_sync(request),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/partners/syncrun/revert.html", context)
+
+    def _confirm_revert(self, request: HttpRequest, run_id: int, back: str) -> HttpResponse:
+        choice = request.POST.get("conflicts")
+        try:
+            result = revert_run(
+                run_id,
+                apply=True,
+                skip_conflicts=choice == "skip",
+                force=choice == "force",
+                user=request.user,
+                lock_timeout=WEB_LOCK_TIMEOUT,
+                expected_fingerprint=request.POST.get("fingerprint") or "-",
+            )
+        except (RevertError, RevertConflicts, StaleState) as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(back)
+        except SyncBusy:
+            messages.error(request, "Another sync is running; nothing was written. Try again.")
+            return HttpResponseRedirect(back)
+        except StoreError as exc:
+            messages.warning(request, f"The revert was saved, but {exc}")
+            return HttpResponseRedirect(back)
+        counts = result.summary
+        url = reverse("admin:partners_syncrun_change", args=[result.run_id])
+        messages.success(
+            request,
+            format_html(
+                'Reverted run {}: removed {}, restored {}, reset {} partner tiers (<a href="{}">'
+                "run {}</a>).",
+                run_id,
+                counts["removed"],
+                counts["added"],
+                counts["updated"],
+                url,
+                result.run_id,
+            ),
+        )
+        return HttpResponseRedirect(url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -347,6 +554,17 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="files")
+    def file_names(self, run: SyncRun) -> str:
+        return ", ".join(f["path"].rsplit("/", 1)[-1] for f in run.files) or "—"
+
+    @admin.display(description="reverts")
+    def reverts_link(self, run: SyncRun) -> str:
+        if run.reverts_id is None:
+            return "—"
+        url = reverse("admin:partners_syncrun_change", args=[run.reverts_id])
+        return format_html('<a href="{}">run {}</a>', url, run.reverts_id)
 
     @admin.display(description="added")
     def added(self, run: SyncRun) -> int:
@@ -375,7 +593,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         messages_ = [e["message"] if isinstance(e, dict) else str(e) for e in run.errors]
         return format_html_join("", "<div>{}</div>", ((m,) for m in messages_)) or "—"
 
-    @admin.display(description="changes")
+    @admin.display(description="changes (kept before the ledger)")
     def changes_table(self, run: SyncRun) -> str:
         rows: list[tuple[str, str, str, str]] = []
         for record in run.changes.get("added", []):

@@ -13,8 +13,6 @@ class PartnersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from partners import signals  # noqa: F401 - connects the receivers
-
         checks.register(check_xlsx_parser_is_defused, checks.Tags.security)
         # Start-up is over (manage.py paused the collector for it): what it made lives as long
         # as the process, so it is frozen out of later collections, then collecting resumes.

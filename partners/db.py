@@ -71,7 +71,30 @@ def time_as_text(column: str) -> str:
     return f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || 'Z'"
 
 
-def _db_time() -> Callable[[str | None], str | None]:
+def max_id() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {TABLE}")
+        return int(cursor.fetchone()[0])
+
+
+def read_row(pk: int) -> Row | None:
+    found = read_rows_by_id([pk])
+    return found[0] if found else None
+
+
+def read_rows_by_id(ids: Sequence[int], chunk: int = 500) -> list[Row]:
+    columns = [*COLUMNS[:-2], time_as_text("created_at"), time_as_text("updated_at")]
+    rows: list[Row] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), chunk):
+            part = list(ids[start : start + chunk])
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(f"SELECT {', '.join(columns)} FROM {TABLE} WHERE id IN ({marks})", part)
+            rows += [Row(*r) for r in cursor.fetchall()]
+    return rows
+
+
+def db_time() -> Callable[[str | None], str | None]:
     """How times are written: SQLite keeps UTC text, PostgreSQL casts ISO 8601 with a zone."""
     if connection.vendor == "sqlite":
         return lambda value: value and f"{value[:10]} {value[11:19]}"
@@ -134,7 +157,7 @@ def insert(records: Sequence[Record]) -> None:
         f"INSERT INTO {TABLE} (name, tier, program, oem, poc, notes, name_key, oem_key, "
         "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
-    as_db = _db_time()
+    as_db = db_time()
     params = [
         (
             r.name,
@@ -155,13 +178,25 @@ def insert(records: Sequence[Record]) -> None:
 
 
 def update(pairs: Iterable[tuple[int, Record]]) -> None:
+    """Every field but `created_at`; the keys too, since an edit may rename a partner."""
     sql = (
         f"UPDATE {TABLE} SET name = %s, tier = %s, program = %s, oem = %s, poc = %s, "
-        "notes = %s, updated_at = %s WHERE id = %s"
+        "notes = %s, name_key = %s, oem_key = %s, updated_at = %s WHERE id = %s"
     )
-    as_db = _db_time()
+    as_db = db_time()
     params = [
-        (r.name, r.tier, r.program, r.oem, r.poc, r.notes, as_db(r.updated_at), pk)
+        (
+            r.name,
+            r.tier,
+            r.program,
+            r.oem,
+            r.poc,
+            r.notes,
+            r.name_key,
+            r.oem_key,
+            as_db(r.updated_at),
+            pk,
+        )
         for pk, r in pairs
     ]
     if params:

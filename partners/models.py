@@ -51,6 +51,8 @@ class SyncRun(models.Model):
         CLI = "cli"
         ADMIN = "admin"
         API = "api"
+        EDIT = "edit"  # one record added, changed or deleted by a person (admin or API)
+        REVERT = "revert"
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True)
@@ -60,9 +62,14 @@ class SyncRun(models.Model):
     )
     files = models.JSONField(default=list)  # [{"path", "sha256"}]
     counts = models.JSONField(default=dict)  # {"added": n, ...}
-    changes = models.JSONField(default=dict)  # what changed, capped (see sync.CHANGES_KEPT)
+    # Runs before the ledger kept a capped summary here; the ledger (`LedgerEntry`) is the
+    # record of what changed.
+    changes = models.JSONField(default=dict)
     applied = models.BooleanField(default=False)
     errors = models.JSONField(default=list)
+    reverts = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reverted_by"
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -70,6 +77,50 @@ class SyncRun(models.Model):
     def __str__(self) -> str:
         state = "applied" if self.applied else "not applied"
         return f"{self.get_source_display()} sync at {self.started_at:%Y-%m-%d %H:%M:%S} ({state})"
+
+
+class LedgerEntry(models.Model):
+    """One change to one partner tier: the ledger every write leaves behind.
+
+    `old` and `new` hold the changed fields (every field for added and removed records), so
+    a run can be undone from its entries alone. Tier, program and identity are columns of
+    their own: the tier-change report reads them through the `at` index, never the JSON.
+    """
+
+    class Action(models.TextChoices):
+        ADDED = "added"
+        UPDATED = "updated"
+        REMOVED = "removed"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="ledger")
+    record_id = models.BigIntegerField(db_index=True)  # not a foreign key: removed ones stay
+    action = models.CharField(max_length=10, choices=Action.choices)
+    oem = models.CharField("OEM", max_length=200)
+    name = models.CharField(max_length=200)
+    program = models.CharField(max_length=200)
+    oem_key = models.CharField(max_length=800)
+    name_key = models.CharField(max_length=800)
+    tier_from = models.CharField(max_length=100, null=True, blank=True)
+    tier_to = models.CharField(max_length=100, null=True, blank=True)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        verbose_name = "change"
+        verbose_name_plural = "ledger"
+        ordering = ["-at", "-id"]
+        indexes = [
+            # A period's tier changes: `tier_changes --since/--until` walks this range only.
+            models.Index(fields=["at"], name="ledger_at"),
+            models.Index(fields=["oem_key", "at"], name="ledger_oem_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.oem} / {self.name}"
 
 
 class Upload(models.Model):

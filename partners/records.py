@@ -26,6 +26,8 @@ REQUIRED = ("name", "tier", "program", "oem")
 OPTIONAL = ("poc", "notes")
 COMPARED = ("name", "tier", "program", "oem", "poc", "notes")
 ALL_FIELDS = (*COMPARED, "created_at", "updated_at")
+# The seed's eight keys in the seed's order: the store, the API and the ledger use it.
+RECORD_FIELDS = ("name", "tier", "program", "oem", "poc", "notes", "updated_at", "created_at")
 MAX_LENGTH = {"name": 200, "tier": 100, "program": 200, "oem": 200, "poc": 200, "notes": 5000}
 
 

@@ -6,6 +6,7 @@ reads the database and writes nothing at all.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from partners import db
+from partners import db, ledger
 from partners.allocation import bulk_allocation
 from partners.diff import Plan, diff
 from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, load_path
@@ -25,8 +26,6 @@ from partners.locking import SyncBusy, sync_lock
 from partners.normalize import format_timestamp, identity_key, oem_alias_map
 from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
 from partners.store import store_path, write_store
-
-CHANGES_KEPT = 1000  # per category, in a SyncRun's `changes`
 
 __all__ = [
     "InputError",
@@ -48,7 +47,11 @@ class StoreError(Exception):
     """The database was changed but the store file could not be written."""
 
 
-class StaleState(Exception):
+class Refused(Exception):
+    """An apply that was refused before writing anything; the run records why."""
+
+
+class StaleState(Refused):
     """The database or the input changed since the preview that is being confirmed."""
 
     def __init__(self) -> None:
@@ -69,6 +72,10 @@ class SyncResult:
     applied: bool = False
     store_written: bool = False
     fingerprint: str = ""
+    run_id: int | None = None  # the SyncRun of an applying call
+    whole_table: bool = True  # the plan covers every row (a sync), not only what changes
+    reverts: int | None = None  # a revert: the run it undoes
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +116,8 @@ class SyncResult:
             "warnings": self.warnings,
             "sources": self.sources,
             "fingerprint": self.fingerprint,
+            "run_id": self.run_id,
+            **({"reverts": self.reverts, "conflicts": self.conflicts} if self.reverts else {}),
         }
 
 
@@ -193,11 +202,17 @@ def _final_state(plan: Plan, prune: bool) -> list[Record | db.Row]:
     return state
 
 
-def _apply(plan: Plan, prune: bool) -> None:
+def write_plan(plan: Plan, *, prune: bool, run_id: int, user_id: int | None, now: str) -> None:
+    """The one write path: every change to partner tiers, from a sync, an edit or a revert,
+    is applied here, inside the caller's transaction, with its ledger entries."""
+    added_after = db.max_id() if plan.added else 0
     db.insert(plan.added)
     db.update((u.row.id, u.record) for u in plan.updated)
-    if prune:
-        db.delete([row.id for row in plan.missing])
+    removed = plan.missing if prune else []
+    if removed:
+        db.delete([row.id for row in removed])
+    recorded = plan if prune else Plan(added=plan.added, updated=plan.updated)
+    ledger.record(recorded, run_id=run_id, user_id=user_id, at=now, added_after=added_after)
 
 
 def run_sync(
@@ -222,64 +237,107 @@ def run_sync(
     leaves one SyncRun.
     """
     stage = on_stage or (lambda name: None)
+    started = timezone.now()
+    sources: list[dict[str, str]] = []
     with bulk_allocation():
-        return _run_sync(
-            paths, files, apply, prune, source, user, lock_timeout, expected_fingerprint, stage
+        try:
+            if files is None:
+                stage("Loading")
+                files = load_inputs(paths)
+        except (InputError, LoadError) as exc:
+            if apply:
+                _failed_run(started, source, user, sources, [str(exc)])
+            raise
+        sources = [{"path": f.path, "sha256": f.sha256} for f in files]
+        loaded = files
+        now = format_timestamp(started)
+
+        def plan() -> SyncResult:
+            stage("Comparing")
+            return _plan(loaded, prune, dry_run=not apply, now=now)
+
+        if not apply:
+            return plan()
+        return applying_run(
+            plan,
+            source=source,
+            user=user,
+            sources=sources,
+            started=started,
+            lock_timeout=lock_timeout,
+            expected_fingerprint=expected_fingerprint,
+            stage=stage,
         )
 
 
-def _run_sync(
-    paths: Sequence[str | Path] | None,
-    files: list[LoadedFile] | None,
-    apply: bool,
-    prune: bool,
+def applying_run(
+    compute: Callable[[], SyncResult],
+    *,
     source: str,
     user: Any,
-    lock_timeout: float | None,
-    expected_fingerprint: str | None,
-    stage: Callable[[str], None],
+    sources: list[dict[str, str]],
+    started: datetime | None = None,
+    lock_timeout: float | None = None,
+    expected_fingerprint: str | None = None,
+    stage: Callable[[str], None] = lambda name: None,
+    reverts: int | None = None,
 ) -> SyncResult:
-    started = timezone.now()
-    sources: list[dict[str, str]] = []
+    """Plan and write under the sync lock, in one transaction with its `SyncRun` and ledger
+    entries; then the store and (PARTNERS_AUTO_EXPORT) the vault. `compute` plans from the
+    database as it is once the lock is held. A result whose plan does not cover the whole table
+    (an edit, a revert) has the store rendered from the database after the write."""
+    from partners.models import SyncRun
+
+    started = started or timezone.now()
+    timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+    user_id = user.pk if getattr(user, "pk", None) else None
     try:
-        if files is None:
-            stage("Loading")
-            files = load_inputs(paths)
-        sources = [{"path": f.path, "sha256": f.sha256} for f in files]
-        now = format_timestamp(started)
-        if not apply:
-            stage("Comparing")
-            return _plan(files, prune, dry_run=True, now=now)
-        timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
         with sync_lock(timeout):
-            stage("Comparing")
             with transaction.atomic():
-                result = _plan(files, prune, dry_run=False, now=now)
+                result = compute()
                 if expected_fingerprint and result.fingerprint != expected_fingerprint:
                     raise StaleState
+                run = SyncRun.objects.create(
+                    started_at=started,
+                    source=source,
+                    user_id=user_id,
+                    files=sources,
+                    reverts_id=reverts,
+                )
                 if result.ok:
                     stage("Writing")
-                    _apply(result.plan, prune)
+                    now = format_timestamp(started)
+                    write_plan(
+                        result.plan, prune=result.prune, run_id=run.pk, user_id=user_id, now=now
+                    )
                     result.applied = True
+                result.run_id = run.pk
+                _finish_run(run, result)
             if result.applied:
                 stage("Writing store")
-                try:
-                    result.store_written = write_store(_final_state(result.plan, prune))
-                except OSError as exc:
-                    shown = display_path(store_path())
-                    raise StoreError(f"Failed to write {shown}: {exc}") from exc
+                _write_store(result)
                 if settings.PARTNERS_AUTO_EXPORT and settings.VAULT_ROOT:
                     stage("Exporting")
                     result.warnings += _auto_export()
-    except (InputError, LoadError, SyncBusy, StaleState) as exc:
-        if apply:
-            _record_run(started, source, user, sources, errors=[str(exc)])
+    except (SyncBusy, Refused) as exc:
+        _failed_run(started, source, user, sources, [str(exc)], reverts=reverts)
         raise
     except StoreError as exc:
-        _record_run(started, source, user, sources, result=result, errors=[str(exc)])
+        SyncRun.objects.filter(pk=result.run_id or 0).update(errors=[str(exc)])
         raise
-    _record_run(started, source, user, sources, result=result)
+    except DatabaseError as exc:
+        with contextlib.suppress(DatabaseError):  # the database may be what failed
+            _failed_run(started, source, user, sources, [f"Database error: {exc}"], reverts)
+        raise
     return result
+
+
+def _write_store(result: SyncResult) -> None:
+    state = _final_state(result.plan, result.prune) if result.whole_table else db.read_rows()
+    try:
+        result.store_written = write_store(state)
+    except OSError as exc:
+        raise StoreError(f"Failed to write {display_path(store_path())}: {exc}") from exc
 
 
 def _auto_export() -> list[str]:
@@ -294,40 +352,34 @@ def _auto_export() -> list[str]:
     return [f"Obsidian export skipped {c['path']}: {c['reason']}" for c in exported.conflicts]
 
 
-def _record_run(
+def _finish_run(run: Any, result: SyncResult) -> None:
+    """The run's outcome, written in the transaction of its changes."""
+    run.finished_at = timezone.now()
+    run.counts = result.summary
+    run.applied = result.applied
+    run.errors = [e.to_dict() for e in result.errors]
+    run.save(update_fields=["finished_at", "counts", "applied", "errors"])
+
+
+def _failed_run(
     started: datetime,
     source: str,
     user: Any,
     sources: list[dict[str, str]],
-    result: SyncResult | None = None,
-    errors: list[str] | None = None,
+    errors: list[str],
+    reverts: int | None = None,
 ) -> None:
+    """A run that could not even be planned or was refused: recorded, nothing written."""
     from partners.models import SyncRun
 
-    changes: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    error_list: list[Any] = list(errors or [])
-    if result is not None:
-        counts = result.summary
-        plan = result.plan
-        changes = {
-            "added": [r.to_dict() for r in plan.added[:CHANGES_KEPT]],
-            "updated": [
-                {**u.record.to_dict(), "changes": u.changes} for u in plan.updated[:CHANGES_KEPT]
-            ],
-            "removed": [r.to_dict() for r in plan.missing[:CHANGES_KEPT]] if result.prune else [],
-        }
-        error_list = [e.to_dict() for e in result.errors] + error_list
     SyncRun.objects.create(
         started_at=started,
         finished_at=timezone.now(),
         source=source,
         user=user if getattr(user, "pk", None) else None,
         files=sources,
-        counts=counts,
-        changes=changes,
-        applied=bool(result and result.applied),
-        errors=error_list,
+        errors=errors,
+        reverts_id=reverts,
     )
 
 

@@ -193,6 +193,7 @@ def test_the_sync_history_shows_who_what_and_the_changes(admin_client, admin_use
     detail = admin_client.get(reverse("admin:partners_syncrun_change", args=[run.pk]))
     page = detail.content.decode()
     assert "Red River Technology" in page and "partners_base.csv" in page
+    assert "ledger-added" in page
     assert run.files[0]["sha256"] in page
     assert admin_client.post(reverse("admin:partners_syncrun_delete", args=[run.pk])).status_code
     assert SyncRun.objects.filter(pk=run.pk).exists()

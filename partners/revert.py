@@ -1,0 +1,192 @@
+"""Undoing a run from its ledger entries: added records go, updated ones get their old values
+back, removed ones return with their original times.
+
+A record that changed again since the run (a later run or an edit) is a conflict: the revert
+would overwrite someone's work. Conflicts are listed; applying with any conflict is refused
+unless the caller skips them or forces them. A revert is itself a run (source `revert`), so
+reverting a revert redoes the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from partners import db
+from partners.diff import Plan, Update, field_changes
+from partners.models import LedgerEntry, SyncRun
+from partners.normalize import identity_key
+from partners.records import COMPARED, Record
+from partners.sync import Refused, SyncResult, applying_run, fingerprint
+
+TIMES = ("updated_at", "created_at")
+
+
+class RevertError(Exception):
+    """The run cannot be reverted: unknown, or it applied nothing."""
+
+
+class RevertConflicts(Refused):
+    """Applying was refused: records changed since the run, and no flag said what to do."""
+
+    def __init__(self, result: SyncResult) -> None:
+        count = len({(c["oem"], c["name"]) for c in result.conflicts})
+        super().__init__(
+            f"{count} record{'s' if count != 1 else ''} changed since run {result.reverts}; "
+            "nothing was written. Use --skip-conflicts to revert the rest or --force to "
+            "overwrite them."
+        )
+        self.result = result
+
+
+@dataclass
+class _Target:
+    """What a record should hold after the revert (None: it should not exist)."""
+
+    entry: LedgerEntry
+    current: db.Row | None
+    after_run: dict[str, Any] | None  # the record as the run left it
+    before_run: dict[str, Any] | None  # the record as it was before the run
+
+
+def revertable_run(run_id: int) -> SyncRun:
+    run = SyncRun.objects.filter(pk=run_id).first()
+    if run is None:
+        raise RevertError(f"No sync run {run_id}")
+    if not run.applied or not LedgerEntry.objects.filter(run_id=run_id).exists():
+        raise RevertError(f"Sync run {run_id} changed nothing; there is nothing to revert")
+    return run
+
+
+def plan_revert(run_id: int, *, skip_conflicts: bool = False, force: bool = False) -> SyncResult:
+    """The revert of `run_id` against the database as it is now. Conflicts are listed in the
+    result; with `force` they are overwritten, with `skip_conflicts` (or neither) left out."""
+    run = revertable_run(run_id)
+    rows = db.read_rows()
+    by_id = {row.id: row for row in rows}
+    by_key = {row.key: row for row in rows}
+    result = SyncResult(dry_run=True, prune=True, sources=[])
+    result.whole_table = False
+    result.reverts = run.pk
+    result.conflicts = []
+    result.fingerprint = _fingerprint(rows, run.pk)
+    plan = result.plan
+    for target in _targets(run.pk, by_id, by_key):
+        conflicts = _conflicts(target)
+        result.conflicts += conflicts
+        if conflicts and not force:
+            continue
+        _restore(target, plan)
+    return result
+
+
+def _fingerprint(rows: list[db.Row], run_id: int) -> str:
+    digest = hashlib.sha256(f"revert {run_id} ".encode())
+    digest.update(fingerprint(rows, []).encode())
+    return digest.hexdigest()[:32]
+
+
+def _targets(run_id: int, by_id: dict, by_key: dict) -> list[_Target]:
+    targets = []
+    for entry in LedgerEntry.objects.filter(run_id=run_id).order_by("id").iterator(2000):
+        if entry.action == "added":
+            current = by_id.get(entry.record_id)
+            targets.append(_Target(entry, current, entry.new, None))
+        elif entry.action == "removed":
+            current = by_key.get((entry.oem_key, entry.name_key))
+            targets.append(_Target(entry, current, None, entry.old))
+        else:
+            current = by_id.get(entry.record_id)
+            targets.append(_Target(entry, current, entry.new, entry.old))
+    return targets
+
+
+def _conflicts(target: _Target) -> list[dict[str, Any]]:
+    """Fields whose value now is not what the run left: someone changed them since. A
+    conflict with `field` null is about the record itself: it exists again, or it is gone."""
+    entry, after, before = target.entry, target.after_run, target.before_run
+    now = target.current.to_dict() if target.current else None
+    if after is None:  # the run removed it: it must still be absent
+        restored = (before or {}).get("tier")
+        return [] if now is None else [_conflict(entry, None, now["tier"], restored)]
+    if now is None:  # the run added it (gone already: fine) or changed it (gone: a conflict)
+        return [] if before is None else [_conflict(entry, None, None, before["tier"])]
+    changed = [f for f in COMPARED if f in after and now[f] != after[f]]
+    return [_conflict(entry, f, now[f], before and before.get(f, now[f])) for f in changed]
+
+
+def _conflict(entry: LedgerEntry, name: str | None, database: Any, revert: Any) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "oem": entry.oem,
+        "field": name,
+        "database": database,
+        "revert": revert,
+    }
+
+
+def _restore(target: _Target, plan: Plan) -> None:
+    current, before = target.current, target.before_run
+    if before is None:  # undo an addition
+        if current is not None:
+            plan.missing.append(current)
+        return
+    if current is None:
+        if target.entry.action == "removed":  # undo a removal: the record comes back
+            plan.added.append(_record(before))
+        return  # changed by the run and removed since: nothing left to restore it onto
+    values = {**current.to_dict(), **before}
+    record = _record(values)
+    changes = field_changes(current.compared(), record.compared())
+    if changes or record.updated_at != current.updated_at:
+        plan.updated.append(Update(current, record, changes))
+
+
+def _record(values: dict[str, Any]) -> Record:
+    return Record(
+        name=values["name"],
+        tier=values["tier"],
+        program=values["program"],
+        oem=values["oem"],
+        poc=values["poc"],
+        notes=values["notes"],
+        created_at=values["created_at"],
+        updated_at=values["updated_at"],
+        name_key=identity_key(values["name"]),
+        oem_key=identity_key(values["oem"]),
+    )
+
+
+def revert_run(
+    run_id: int,
+    *,
+    apply: bool = False,
+    skip_conflicts: bool = False,
+    force: bool = False,
+    user: Any = None,
+    lock_timeout: float | None = None,
+    expected_fingerprint: str | None = None,
+) -> SyncResult:
+    """Preview (default) or apply the revert of a run. Raises RevertError for a run that
+    cannot be reverted and RevertConflicts when applying meets conflicts without a flag."""
+    if not apply:
+        return plan_revert(run_id, skip_conflicts=skip_conflicts, force=force)
+    run = revertable_run(run_id)
+
+    def compute() -> SyncResult:
+        result = plan_revert(run_id, skip_conflicts=skip_conflicts, force=force)
+        result.dry_run = False
+        if result.conflicts and not (skip_conflicts or force):
+            raise RevertConflicts(result)
+        return result
+
+    return applying_run(
+        compute,
+        source="revert",
+        user=user,
+        sources=[],
+        lock_timeout=lock_timeout,
+        expected_fingerprint=expected_fingerprint,
+        reverts=run.pk,
+    )

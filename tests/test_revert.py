@@ -1,0 +1,148 @@
+"""`revert_sync`: a run undone from its ledger entries, conflicts refused unless a flag says
+otherwise, and a revert that can itself be reverted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from partners.models import LedgerEntry, PartnerTier, SyncRun
+from partners.sync import run_sync
+from tests.helpers import run, write_csv
+
+pytestmark = pytest.mark.django_db
+
+BASE = [
+    ["Red River", "Gold", "Cisco Partner Program", "Cisco", "Ana Ruiz", ""],
+    ["Acme", "Silver", "Partner Network", "AWS", "", "first"],
+    ["Globex", "Bronze", "Elevate", "Nutanix", "", ""],
+]
+CHANGED = [
+    ["Red River", "Platinum", "Cisco Partner Program", "Cisco", "Ana Ruiz", ""],
+    ["Acme", "Silver", "Partner Network", "AWS", "", "first"],
+    ["Initech", "Gold", "Elevate", "Nutanix", "", ""],
+]
+
+
+def table() -> list[tuple]:
+    return sorted(
+        PartnerTier.objects.values_list(
+            "name", "tier", "program", "oem", "poc", "notes", "created_at", "updated_at"
+        )
+    )
+
+
+@pytest.fixture
+def two_runs(input_dir, store):
+    base = write_csv(input_dir / "partners_a.csv", BASE)
+    first = run_sync([base], apply=True)
+    after_first = table(), store.read_bytes()
+    changed = write_csv(input_dir / "partners_b.csv", CHANGED)
+    second = run_sync([changed], apply=True, prune=True)
+    return first, second, after_first
+
+
+def revert(*args: str) -> tuple[dict, str, int]:
+    out, err, code = run("revert_sync", *args, "--format", "json")
+    return (json.loads(out) if out.strip() else {}), err, code
+
+
+def test_a_dry_run_lists_what_the_revert_would_do_and_writes_nothing(two_runs):
+    _, second, _ = two_runs
+    before = table()
+    data, _, code = revert(str(second.run_id))
+    assert code == 0 and data["dry_run"] is True and data["applied"] is False
+    assert data["reverts"] == second.run_id and data["run_id"] is None
+    assert [r["name"] for r in data["removed"]] == ["Initech"]
+    assert [r["name"] for r in data["added"]] == ["Globex"]
+    assert data["updated"][0]["changes"]["tier"] == {
+        "old": "Platinum",
+        "new": "Gold",
+        "direction": "down",
+    }
+    assert table() == before
+
+
+def test_applying_the_revert_restores_the_database_and_the_store_byte_for_byte(two_runs, store):
+    _, second, (rows, store_bytes) = two_runs
+    data, _, code = revert(str(second.run_id), "--apply")
+    assert code == 0 and data["applied"] is True
+    assert table() == rows
+    assert store.read_bytes() == store_bytes
+    revert_run = SyncRun.objects.get(pk=data["run_id"])
+    assert revert_run.source == "revert" and revert_run.reverts_id == second.run_id
+
+
+def test_reverting_the_revert_redoes_the_run(two_runs, store):
+    _, second, _ = two_runs
+    after_second = table(), store.read_bytes()
+    data, _, _ = revert(str(second.run_id), "--apply")
+    again, _, code = revert(str(data["run_id"]), "--apply")
+    assert code == 0 and again["applied"]
+    assert (table(), store.read_bytes()) == after_second
+
+
+def test_a_record_edited_after_the_run_is_a_conflict_and_nothing_is_written(two_runs):
+    _, second, _ = two_runs
+    PartnerTier.objects.filter(name="Red River").update(tier="Silver")
+    before = table()
+    preview, _, code = revert(str(second.run_id))
+    assert code == 0
+    assert preview["conflicts"] == [
+        {
+            "name": "Red River",
+            "oem": "Cisco",
+            "field": "tier",
+            "database": "Silver",
+            "revert": "Gold",
+        }
+    ]
+    data, err, code = revert(str(second.run_id), "--apply")
+    assert code == 1 and "changed since run" in err
+    assert table() == before
+    refused = SyncRun.objects.filter(reverts_id=second.run_id).get()
+    assert refused.applied is False and "changed since run" in refused.errors[0]
+
+
+def test_skip_conflicts_reverts_the_rest_and_force_overwrites(two_runs):
+    _, second, _ = two_runs
+    PartnerTier.objects.filter(name="Red River").update(tier="Silver")
+    data, _, code = revert(str(second.run_id), "--apply", "--skip-conflicts")
+    assert code == 0 and data["applied"]
+    assert PartnerTier.objects.get(name="Red River").tier == "Silver"
+    assert not PartnerTier.objects.filter(name="Initech").exists()
+    assert PartnerTier.objects.filter(name="Globex").exists()
+
+
+def test_force_overwrites_a_record_changed_since_the_run(two_runs):
+    _, second, _ = two_runs
+    PartnerTier.objects.filter(name="Red River").update(tier="Silver")
+    _, _, code = revert(str(second.run_id), "--apply", "--force")
+    assert code == 0
+    assert PartnerTier.objects.get(name="Red River").tier == "Gold"
+
+
+def test_the_flags_exclude_each_other(two_runs):
+    _, second, _ = two_runs
+    data, err, code = revert(str(second.run_id), "--skip-conflicts", "--force")
+    assert code == 2 and "exclude each other" in data["detail"]
+
+
+@pytest.mark.parametrize("which", ["unknown", "no-op"])
+def test_an_unknown_run_or_one_that_changed_nothing_is_exit_2(two_runs, input_dir, which):
+    if which == "unknown":
+        run_id = 999_999
+    else:
+        run_id = run_sync([input_dir / "partners_b.csv"], apply=True).run_id
+        assert not LedgerEntry.objects.filter(run_id=run_id).exists()
+    data, err, code = revert(str(run_id))
+    assert code == 2 and str(run_id) in data["detail"]
+
+
+def test_the_text_output_says_what_would_be_restored(two_runs):
+    _, second, _ = two_runs
+    out, _, code = run("revert_sync", str(second.run_id))
+    assert code == 0
+    assert "Dry run" in out and "Would remove: 1 record" in out
+    assert "Nutanix / Initech (Gold)" in out and "tier Platinum → Gold" in out
