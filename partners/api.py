@@ -166,6 +166,7 @@ class SyncResponse(Schema):
     warnings: list[str]
     sources: list[Source]
     fingerprint: str = Field(description="the state this result was computed from")
+    run_id: int | None = Field(None, description="the sync run of an apply; null for dry runs")
 
 
 class SyncRequest(Schema):
@@ -403,3 +404,7 @@ def too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     log.exception("Unhandled error in %s %s", request.method, request.path)
     return internal_error(request)
+
+
+# The ledger's operations (runs, revert, tier changes) join this API.
+from partners import api_ledger  # noqa: E402, F401

@@ -79,12 +79,7 @@ def direction(action: str, old: str | None, new: str | None) -> str:
     return tier_direction(old, new)
 
 
-def tier_changes(
-    when: Period, *, oem: str | None = None, run_id: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Every tier change in the period (oldest first), as the report's JSON entries."""
-    table, runs = LedgerEntry._meta.db_table, SyncRun._meta.db_table
-    users = get_user_model()._meta.db_table
+def _where(when: Period, oem: str | None, run_id: int | None) -> tuple[str, list[Any]]:
     where = ["(l.tier_from IS NOT NULL OR l.tier_to IS NOT NULL)"]
     params: list[Any] = []
     as_db = db.db_time()
@@ -100,12 +95,37 @@ def tier_changes(
     if run_id is not None:
         where.append("l.run_id = %s")
         params.append(run_id)
+    return " AND ".join(where), params
+
+
+def count_changes(when: Period, *, oem: str | None = None, run_id: int | None = None) -> int:
+    where, params = _where(when, oem, run_id)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {LedgerEntry._meta.db_table} l WHERE {where}", params)
+        return int(cursor.fetchone()[0])
+
+
+def tier_changes(
+    when: Period,
+    *,
+    oem: str | None = None,
+    run_id: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Iterator[dict[str, Any]]:
+    """Every tier change in the period (oldest first), as the report's JSON entries."""
+    table, runs = LedgerEntry._meta.db_table, SyncRun._meta.db_table
+    users = get_user_model()._meta.db_table
+    where, params = _where(when, oem, run_id)
     sql = (
         f"SELECT {db.time_as_text('l.at')}, l.run_id, r.source, u.username, l.oem, l.program, "
         f"l.name, l.tier_from, l.tier_to, l.action FROM {table} l "
         f"JOIN {runs} r ON r.id = l.run_id LEFT JOIN {users} u ON u.id = l.user_id "
-        f"WHERE {' AND '.join(where)} ORDER BY l.at, l.id"
+        f"WHERE {where} ORDER BY l.at, l.id"
     )
+    if limit is not None:
+        sql += " LIMIT %s OFFSET %s"
+        params += [limit, offset]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(5000):
