@@ -131,9 +131,8 @@ def test_the_flags_exclude_each_other(two_runs):
 
 @pytest.mark.parametrize("which", ["unknown", "no-op"])
 def test_an_unknown_run_or_one_that_changed_nothing_is_exit_2(two_runs, input_dir, which):
-    if which == "unknown":
-        run_id = 999_999
-    else:
+    run_id: int | None = 999_999
+    if which == "no-op":
         run_id = run_sync([input_dir / "partners_b.csv"], apply=True).run_id
         assert not LedgerEntry.objects.filter(run_id=run_id).exists()
     data, err, code = revert(str(run_id))
