@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from partners.models import PartnerTier
-from tests.helpers import run, write_csv
+from tests.helpers import lock_held_elsewhere, run, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +204,91 @@ def test_commands_collect_garbage_again_once_started(tmp_path):
         timeout=60,
     )
     assert proc.stdout.strip().splitlines()[-1] == "True", proc.stderr
+
+
+# --format json on every failing exit: one JSON object on stdout, the same text on stderr.
+
+
+def failure(detail: str, file: str | None = None) -> dict:
+    return {
+        "detail": detail,
+        "errors": [{"file": file, "line": None, "field": None, "message": detail}],
+    }
+
+
+def test_json_format_prints_the_error_as_json_when_a_file_is_missing(tmp_path):
+    missing = str(tmp_path / "nope.csv")
+    out, err, code = run("sync_partners", missing, "--format", "json")
+    assert code == 2
+    assert json.loads(out) == failure(f"Failed to load {missing}: no such file", file=missing)
+    assert err == f"CommandError: Failed to load {missing}: no such file\n"
+
+
+def test_json_format_prints_the_error_as_json_for_an_unsupported_format(input_dir):
+    path = input_dir / "partners.txt"
+    path.write_text("hello")
+    out, err, code = run("sync_partners", str(path), "--format", "json")
+    detail = (
+        f"Failed to load {path}: unsupported format (use one of .csv, .json, .xlsx, .yaml, .yml)"
+    )
+    assert code == 2
+    assert json.loads(out) == failure(detail, file=str(path))
+    assert err == f"CommandError: {detail}\n"
+
+
+def test_json_format_prints_the_error_as_json_when_there_are_no_input_files(input_dir):
+    out, err, code = run("sync_partners", "--apply", "--format", "json")
+    detail = f"No input files: no partners_*{{.csv/.json/.xlsx/.yaml/.yml}} in {input_dir}"
+    assert code == 2
+    assert json.loads(out) == failure(detail)
+    assert err == f"CommandError: {detail}\n"
+
+
+def test_json_format_prints_the_error_as_json_when_another_sync_holds_the_lock(
+    input_dir, store, settings
+):
+    settings.PARTNERS_LOCK_TIMEOUT = 0.2
+    write_csv(input_dir / "partners_a.csv", ROWS)
+    with lock_held_elsewhere():
+        out, err, code = run("sync_partners", "--apply", "--format", "json")
+    detail = "another sync is running; gave up after 0.2 s"
+    assert code == 3
+    assert json.loads(out) == failure(detail)
+    assert err == f"CommandError: {detail}\n"
+    assert PartnerTier.objects.count() == 0 and not store.exists()
+
+
+def test_json_format_prints_the_error_as_json_when_the_store_cannot_be_written(
+    input_dir, tmp_path, settings
+):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the store's folder should be")
+    store = blocker / "oems.json"
+    settings.PARTNERS_STORE_PATH = store
+    write_csv(input_dir / "partners_a.csv", ROWS)
+    out, err, code = run("sync_partners", "--apply", "--format", "json")
+    data = json.loads(out)
+    assert code == 3
+    assert data["detail"].startswith(f"Failed to write {store}: ")
+    assert "File exists" in data["detail"]  # mkdir of the store's folder
+    assert data == failure(data["detail"], file=str(store))
+    assert err == f"CommandError: {data['detail']}\n"
+
+
+def test_json_format_adds_the_detail_to_the_result_when_validation_fails(input_dir, store):
+    path = write_csv(
+        input_dir / "partners_a.csv",
+        [["", "Gold", "P", "Cisco", "", ""], ["B", "", "P", "Cisco", "", ""]],
+    )
+    out, err, code = run("sync_partners", "--apply", "--format", "json")
+    data = json.loads(out)
+    detail = f"Validation failed: {path}: Line 2: missing name (and 1 more); nothing was written"
+    assert code == 1
+    assert data["detail"] == detail
+    assert data["errors"] == [
+        {"file": str(path), "line": 2, "field": "name", "message": f"{path}: Line 2: missing name"},
+        {"file": str(path), "line": 3, "field": "tier", "message": f"{path}: Line 3: missing tier"},
+    ]
+    assert data["dry_run"] is False and data["applied"] is False and data["added"] == []
+    assert err == f"CommandError: {detail}\n"
+    assert not store.exists()

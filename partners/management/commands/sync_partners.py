@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
+
+from partners.management.failure import error_entry, fail, write_json
 
 SHOWN_PER_CATEGORY = 50
 LARGE_INPUT_BYTES = 1_000_000
@@ -47,6 +48,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from partners.sync import InputError, LoadError, StoreError, SyncBusy, run_sync
 
+        fmt = options["format"]
         try:
             progress = self._progress(options["paths"], options["apply"])
             with progress as on_stage:
@@ -57,24 +59,31 @@ class Command(BaseCommand):
                     source="cli",
                     on_stage=on_stage,
                 )
-        except (InputError, LoadError) as exc:
-            raise CommandError(str(exc), returncode=2) from None
-        except (SyncBusy, StoreError) as exc:
-            raise CommandError(str(exc), returncode=3) from None
+        except LoadError as exc:
+            fail(self, fmt, str(exc), [error_entry(str(exc), file=exc.path)], 2)
+        except InputError as exc:
+            fail(self, fmt, str(exc), [error_entry(str(exc))], 2)
+        except SyncBusy as exc:
+            fail(self, fmt, str(exc), [error_entry(str(exc))], 3)
+        except StoreError as exc:
+            fail(self, fmt, str(exc), [error_entry(str(exc), file=_store_display())], 3)
         except DatabaseError as exc:
-            raise CommandError(f"Database error: {exc}", returncode=3) from None
+            detail = f"Database error: {exc}"
+            fail(self, fmt, detail, [error_entry(detail)], 3)
 
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
-        if options["format"] == "json":
-            self.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-        elif result.ok:
-            self._write_text(result)
-        if not result.ok:
-            if options["format"] == "text":
-                for error in result.errors:
-                    self.stderr.write(self.style.ERROR(str(error)))
-            raise CommandError(f"{result.error_message}; nothing was written", returncode=1)
+        if result.ok:
+            if fmt == "json":
+                write_json(self, result.to_dict())
+            else:
+                self._write_text(result)
+            return
+        if fmt == "text":
+            for error in result.errors:
+                self.stderr.write(self.style.ERROR(str(error)))
+        data = result.to_dict()
+        fail(self, fmt, f"{result.error_message}; nothing was written", data["errors"], 1, data)
 
     def _progress(self, paths: list[str], apply: bool):
         """A progress bar over the engine's stages on stderr, for large inputs on a terminal."""
