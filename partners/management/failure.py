@@ -7,6 +7,12 @@ import json
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+from partners.sync import InputError, LoadError, StoreError, SyncBusy
+
+# What `run_sync` raises when a sync cannot start or finish (validation errors are returned).
+SYNC_FAILURES = (InputError, LoadError, SyncBusy, StoreError, DatabaseError)
 
 
 def error_entry(
@@ -33,3 +39,19 @@ def fail(
     if fmt == "json":
         write_json(command, {**(result or {}), "detail": detail, "errors": errors})
     raise CommandError(detail, returncode=returncode)
+
+
+def sync_failure(exc: Exception) -> tuple[str, list[dict[str, Any]], int]:
+    """The message, error entries and exit code of one of SYNC_FAILURES: 2 unusable input,
+    3 the sync could not finish."""
+    if isinstance(exc, LoadError):
+        return str(exc), [error_entry(str(exc), file=exc.path)], 2
+    if isinstance(exc, InputError):
+        return str(exc), [error_entry(str(exc))], 2
+    if isinstance(exc, StoreError):
+        from partners.store import store_path
+        from partners.sync import display_path
+
+        return str(exc), [error_entry(str(exc), file=display_path(store_path()))], 3
+    detail = f"Database error: {exc}" if isinstance(exc, DatabaseError) else str(exc)
+    return detail, [error_entry(detail)], 3

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import DatabaseError
 
-from partners.management.failure import error_entry, fail, write_json
+from partners.management.failure import SYNC_FAILURES, fail, sync_failure, write_json
 
 SHOWN_PER_CATEGORY = 50
 LARGE_INPUT_BYTES = 1_000_000
@@ -46,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from partners.sync import InputError, LoadError, StoreError, SyncBusy, run_sync
+        from partners.sync import run_sync
 
         fmt = options["format"]
         try:
@@ -59,17 +58,8 @@ class Command(BaseCommand):
                     source="cli",
                     on_stage=on_stage,
                 )
-        except LoadError as exc:
-            fail(self, fmt, str(exc), [error_entry(str(exc), file=exc.path)], 2)
-        except InputError as exc:
-            fail(self, fmt, str(exc), [error_entry(str(exc))], 2)
-        except SyncBusy as exc:
-            fail(self, fmt, str(exc), [error_entry(str(exc))], 3)
-        except StoreError as exc:
-            fail(self, fmt, str(exc), [error_entry(str(exc), file=_store_display())], 3)
-        except DatabaseError as exc:
-            detail = f"Database error: {exc}"
-            fail(self, fmt, detail, [error_entry(detail)], 3)
+        except SYNC_FAILURES as exc:
+            fail(self, fmt, *sync_failure(exc))
 
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
