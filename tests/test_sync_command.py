@@ -192,6 +192,33 @@ def test_ensure_superuser_creates_one_login_once(client):
     assert "password" not in again.split("(")[0] and "Log in at" in again
 
 
+def test_ensure_superuser_shows_the_address_it_is_given(client):
+    url = "http://0.0.0.0:9123/admin/"
+    out, _, code = run("ensure_superuser", "--url", url)
+    assert code == 0 and out.endswith(f"Log in at {url} (this password is shown once).\n")
+    again, _, _ = run("ensure_superuser", "--url", url)
+    assert again == (
+        f"Log in at {url} with your superuser "
+        "(forgotten the password? manage.py changepassword NAME).\n"
+    )
+
+
+def test_make_run_passes_its_host_and_port_and_loads_samples_only_into_an_empty_database():
+    proc = subprocess.run(
+        ["make", "-n", "run", "HOST=0.0.0.0", "PORT=9123"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stderr
+    assert ".venv/bin/python manage.py load_samples" in lines
+    assert not [line for line in lines if "sync_partners" in line]
+    assert ".venv/bin/python manage.py ensure_superuser --url http://0.0.0.0:9123/admin/" in lines
+    assert lines[-1].endswith("manage.py runserver 0.0.0.0:9123")
+
+
 def test_commands_collect_garbage_again_once_started(tmp_path):
     """manage.py pauses the collector for Django's start-up only (see PartnersConfig.ready)."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
