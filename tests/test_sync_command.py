@@ -144,6 +144,24 @@ def test_the_real_command_line_never_shows_a_traceback(tmp_path, args, code, mes
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("command", ["sync_partners", "export_obsidian"])
+def test_a_bad_argument_on_the_real_command_line_is_reported_as_json_too(tmp_path, command):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    proc = subprocess.run(
+        [sys.executable, "manage.py", command, "--format", "json", "--bogus"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    detail = "unrecognized arguments: --bogus"
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == failure(detail)
+    assert proc.stderr.endswith(f"manage.py {command}: error: {detail}\n")
+    assert "Traceback" not in proc.stderr
+
+
 def test_a_large_input_on_a_terminal_shows_a_progress_bar_on_stderr_only(tmp_path):
     rows = [[f"Partner {i:06}", "Gold", "Program", f"OEM {i % 100}", "", ""] for i in range(30000)]
     path = write_csv(tmp_path / "big.csv", rows)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from partners.sync import InputError, LoadError, StoreError, SyncBusy
@@ -39,6 +39,35 @@ def fail(
     if fmt == "json":
         write_json(command, {**(result or {}), "detail": detail, "errors": errors})
     raise CommandError(detail, returncode=returncode)
+
+
+def asks_for_json(args: list[str]) -> bool:
+    return "--format=json" in args or any(
+        arg == "--format" and args[i + 1 : i + 2] == ["json"] for i, arg in enumerate(args)
+    )
+
+
+class JsonFormatCommand(BaseCommand):
+    """A command with `--format json`. On the real command line argparse reports a bad
+    argument on stderr and exits 2 before `handle` runs; this says it as JSON on stdout too."""
+
+    _argv: list[str] = []
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        self._argv = argv[2:]
+        super().run_from_argv(argv)
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        report = parser.error
+
+        def error(message: str) -> None:  # as CommandParser.error: exits or raises
+            if asks_for_json(self._argv):
+                write_json(self, {"detail": message, "errors": [error_entry(message)]})
+            report(message)
+
+        parser.error = error  # type: ignore[method-assign]
+        return parser
 
 
 def sync_failure(exc: Exception) -> tuple[str, list[dict[str, Any]], int]:

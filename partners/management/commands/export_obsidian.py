@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import DatabaseError
 
-from partners.management.failure import error_entry, fail, write_json
+from partners.management.failure import JsonFormatCommand, error_entry, fail, write_json
 
 if TYPE_CHECKING:
     from partners.obsidian import ExportResult
 
 
-class Command(BaseCommand):
+class Command(JsonFormatCommand):
     help = (
         "Write one note per OEM (and an index note) into <vault>/30 Hubs/OEMs/, changing only "
         "the exporter's block and properties, and only when they differ. Exit codes: 0 every "

@@ -6,9 +6,15 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
-from partners.management.failure import SYNC_FAILURES, fail, sync_failure, write_json
+from partners.management.failure import (
+    SYNC_FAILURES,
+    JsonFormatCommand,
+    fail,
+    sync_failure,
+    write_json,
+)
 
 SHOWN_PER_CATEGORY = 50
 LARGE_INPUT_BYTES = 1_000_000
@@ -23,7 +29,7 @@ def describe(value: Any) -> str:
     return "(empty)" if value is None else str(value)
 
 
-class Command(BaseCommand):
+class Command(JsonFormatCommand):
     help = (
         "Compare partner tier files with the database; with --apply, write the changes and "
         "the store. Exit codes: 0 success, 1 validation failed (nothing written), 2 unusable "
