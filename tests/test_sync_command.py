@@ -6,6 +6,7 @@ import pty
 import subprocess
 import sys
 
+import openpyxl
 import pytest
 from django.conf import settings
 
@@ -279,6 +280,21 @@ def test_json_format_prints_the_error_as_json_for_an_unsupported_format(input_di
     assert code == 2
     assert json.loads(out) == failure(detail, file=str(path))
     assert err == f"CommandError: {detail}\n"
+
+
+def test_json_format_prints_the_error_as_json_when_the_sheet_read_has_no_records(input_dir):
+    path = input_dir / "partners_a.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["name", "tier", "program", "oem"])  # a header, no records
+    book.save(path)
+    out, err, code = run("sync_partners", str(path), "--apply", "--format", "json")
+    data = json.loads(out)
+    assert code == 2
+    assert data["detail"].startswith(f"Failed to load {path}: ")
+    assert "no records" in data["detail"]
+    assert data == failure(data["detail"], file=str(path))
+    assert err == f"CommandError: {data['detail']}\n"
+    assert PartnerTier.objects.count() == 0
 
 
 def test_json_format_prints_the_error_as_json_when_there_are_no_input_files(input_dir):
