@@ -336,6 +336,28 @@ def test_json_format_prints_the_error_as_json_when_the_store_cannot_be_written(
     assert err == f"CommandError: {data['detail']}\n"
 
 
+def test_json_format_prints_the_error_as_json_on_a_database_error(tmp_path):
+    """A real database error: a database that was never migrated has no partner table."""
+    path = write_csv(tmp_path / "partners_a.csv", ROWS)
+    env = {
+        **os.environ,
+        "PARTNERS_STORE_PATH": str(tmp_path / "oems.json"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "sync_partners", str(path), "--format", "json"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    detail = "Database error: no such table: partners_partnertier"
+    assert proc.returncode == 3
+    assert json.loads(proc.stdout) == failure(detail)
+    assert proc.stderr == f"CommandError: {detail}\n"
+
+
 def test_json_format_adds_the_detail_to_the_result_when_validation_fails(input_dir, store):
     path = write_csv(
         input_dir / "partners_a.csv",
