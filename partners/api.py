@@ -118,7 +118,9 @@ api = NinjaAPI(
     description=(
         "Partner tiers: list them, sync them from the input folder (dry run by default), "
         "export them to Obsidian. Authenticate with `Authorization: Bearer <token>` "
-        "(`manage.py create_api_token USERNAME`) or an admin session (with its CSRF token). "
+        "(`manage.py create_api_token USERNAME`) or an admin session (with its CSRF token); "
+        "no credentials or a bad token is a 401 with `WWW-Authenticate: Bearer`. Too many bad "
+        "tokens from one address is a 429 with `Retry-After`. "
         "Every response carries `x-request-id` and `x-latency-ms`."
     ),
     auth=[BearerToken(), Session()],

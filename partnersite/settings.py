@@ -174,6 +174,9 @@ AXES_COOLOFF_TIME = timedelta(seconds=envint("PARTNERS_LOGIN_COOLOFF", 900, mini
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Not in the admin: its pages bring an action without declared permissions; unlock early
+# with `manage.py axes_reset_username USERNAME` (or `axes_reset`).
+AXES_ENABLE_ADMIN = False
 PARTNERS_API_FAILURE_LIMIT = envint("PARTNERS_API_FAILURE_LIMIT", 20, minimum=1)
 PARTNERS_API_FAILURE_WINDOW = envint("PARTNERS_API_FAILURE_WINDOW", 600, minimum=1)
 

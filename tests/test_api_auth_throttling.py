@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from partners.models import ApiAuthFailure
 from partners.tokens import create_token
+from partnersite.env import envint
 
 TIERS = "/v1/partners/tiers"
 REPO = Path(__file__).resolve().parent.parent
@@ -142,3 +144,9 @@ def test_it_locks_out_a_username_from_an_address_after_the_limit_until_the_cool_
 
     response = log_in("right")
     assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_it_refuses_a_limit_below_one_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("PARTNERS_API_FAILURE_LIMIT", "0")
+    with pytest.raises(ImproperlyConfigured, match="PARTNERS_API_FAILURE_LIMIT must be at least 1"):
+        envint("PARTNERS_API_FAILURE_LIMIT", 20, minimum=1)
