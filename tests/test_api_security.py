@@ -42,6 +42,8 @@ EXPECTED = {
     # even beside a good session: the credentials a client sent are the ones answered.
     "token beside a session without csrf": ALL_OK,
     "bad token beside a session with csrf": dict.fromkeys(CALLS, 401),
+    "bad token beside a session without csrf": dict.fromkeys(CALLS, 401),
+    "basic credentials": dict.fromkeys(CALLS, 401),  # not a scheme this API takes
 }
 
 
@@ -72,6 +74,8 @@ def caller(role: str, django_user_model) -> tuple[Client, dict[str, str]]:
     elif role.startswith(("syncer token", "token beside")):
         _, token = create_token(user(django_user_model, "syncer", *sync_perms))
     auth: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    if role == "basic credentials":
+        auth = {"HTTP_AUTHORIZATION": "Basic YWRtaW46cGFzc3dvcmQ="}
     client = Client(enforce_csrf_checks=True, **auth)
     if "session" not in role:
         return client, {}
