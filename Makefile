@@ -19,11 +19,12 @@ install: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 
+# The samples in PARTNERS_INPUT_DIR, only into an empty database: a restart keeps your edits.
 sample: migrate
-	$(BIN)/python manage.py sync_partners --apply
+	$(BIN)/python manage.py load_samples
 
 run: sample
-	$(BIN)/python manage.py ensure_superuser
+	$(BIN)/python manage.py ensure_superuser --url http://$(HOST):$(PORT)/admin/
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production-like: gunicorn with 2 workers, DEBUG off, static files collected and served by

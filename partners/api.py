@@ -23,7 +23,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import ConfigDict, StrictBool
 
-from partners import db, tokens
+from partners import db, throttle, tokens
 from partners.locking import SyncBusy
 from partners.middleware import internal_error
 from partners.models import PartnerTier
@@ -68,13 +68,38 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+class TooManyFailures(Exception):
+    """This client presented too many bad tokens lately (see partners/throttle.py)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 class BearerToken(HttpBearer):
+    """`Authorization: Bearer <token>`. A token that does not authenticate is a 401 at once,
+    never a fall-back to the session: a client that sent credentials learns they are bad.
+    A client with too many recent bad tokens is refused before its token is looked at."""
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        return tokens.authenticate(token)
+        retry_after = throttle.token_retry_after(request)
+        if retry_after is not None:
+            raise TooManyFailures(retry_after)
+        user = tokens.authenticate(token)
+        if user is None:
+            throttle.record_token_failure(request)
+            raise AuthenticationError()
+        return user
 
 
 class Session(SessionAuth):
-    """A logged-in admin session; ninja checks the CSRF token on its unsafe methods."""
+    """A logged-in admin session. The CSRF token is checked on unsafe methods only once a
+    session is there, so a request without credentials is a 401, not a CSRF 403."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
 
 
 class LocalSwagger(Swagger):
@@ -93,7 +118,9 @@ api = NinjaAPI(
     description=(
         "Partner tiers: list them, sync them from the input folder (dry run by default), "
         "export them to Obsidian. Authenticate with `Authorization: Bearer <token>` "
-        "(`manage.py create_api_token USERNAME`) or an admin session (with its CSRF token). "
+        "(`manage.py create_api_token USERNAME`) or an admin session (with its CSRF token); "
+        "no credentials or a bad token is a 401 with `WWW-Authenticate: Bearer`. Too many bad "
+        "tokens from one address is a 429 with `Retry-After`. "
         "Every response carries `x-request-id` and `x-latency-ms`."
     ),
     auth=[BearerToken(), Session()],
@@ -229,6 +256,7 @@ ERRORS: dict[int, Any] = {
     409: Error,
     413: Error,
     422: Error,
+    429: Error,
     500: Error,
     503: Error,
 }
@@ -248,6 +276,7 @@ def time_as_text(column: str) -> RawSQL:
 
 @api.get(
     "/partners/tiers",
+    operation_id="list_partner_tiers",
     response={200: list[PartnerRecord], **ERRORS},
     summary="List partner tiers",
     description="Every record, ordered by OEM then name; the filters narrow it.",
@@ -273,6 +302,7 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
 
 @api.post(
     "/partners/sync",
+    operation_id="sync_partner_tiers",
     response={200: SyncResponse, **ERRORS},
     summary="Sync partner tiers from the input folder",
     description=(
@@ -311,18 +341,43 @@ def sync(request: HttpRequest, payload: SyncRequest | None = None) -> HttpRespon
     return _json(result.to_dict())
 
 
-@api.api_operation(
-    ["GET", "POST"],
-    "/partners/export/obsidian",
+EXPORT_PATH = "/partners/export/obsidian"
+
+
+@api.get(
+    EXPORT_PATH,
+    operation_id="preview_obsidian_export",
+    response={200: ExportResponse, **ERRORS},
+    summary="Preview an export to the Obsidian vault (dry run)",
+    description=(
+        "Always a dry run, whatever the query says: reports which notes an export would "
+        "write (and, with `prune`, move to `.trash/`) and writes nothing, because a GET can "
+        "come from any link a logged-in user follows. The original contract's `curl` GET "
+        "answers this. POST exports. Needs the import/sync permission; 503 when VAULT_ROOT "
+        "is not set."
+    ),
+)
+def preview_export(request: HttpRequest, prune: bool = False) -> HttpResponse:
+    return _export(request, dry_run=True, prune=prune)
+
+
+@api.post(
+    EXPORT_PATH,
+    operation_id="export_to_obsidian",
     response={200: ExportResponse, **ERRORS},
     summary="Export partner tiers to the Obsidian vault",
     description=(
         "Writes one note per OEM (and an index) under `$VAULT_ROOT/30 Hubs/OEMs/`, only where "
-        "something changed. GET as in the original contract; POST does the same. Needs the "
-        "import/sync permission; 503 when VAULT_ROOT is not set."
+        "something changed; `prune` moves notes of OEMs without records to `.trash/`; "
+        "`dry_run` reports without writing. Needs the import/sync permission; 503 when "
+        "VAULT_ROOT is not set."
     ),
 )
 def export(request: HttpRequest, dry_run: bool = False, prune: bool = False) -> HttpResponse:
+    return _export(request, dry_run=dry_run, prune=prune)
+
+
+def _export(request: HttpRequest, *, dry_run: bool, prune: bool) -> HttpResponse:
     _require(request, "sync_partnertier")
     try:
         result = export_obsidian(dry_run=dry_run, prune=prune, lock_timeout=API_LOCK_TIMEOUT)
@@ -367,6 +422,14 @@ def _request_id(request: HttpRequest) -> str:
 def unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     response = _json({"detail": "Missing or invalid credentials"}, status=401)
     response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(TooManyFailures)
+def too_many_failures(request: HttpRequest, exc: TooManyFailures) -> HttpResponse:
+    detail = f"Too many bad tokens from your address; retry in {exc.retry_after} s"
+    response = _json({"detail": detail}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -160,3 +160,18 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         state = " (revoked)" if self.revoked_at else ""
         return f"{self.user} · {self.name or self.prefix}{state}"
+
+
+class ApiAuthFailure(models.Model):
+    """One bad bearer token presented to the API, by client address. In the database, so
+    every server process counts the same failures (see partners/throttle.py)."""
+
+    client = models.CharField(max_length=64)
+    failed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "API authentication failure"
+        indexes = [models.Index(fields=["client", "failed_at"], name="api_failure_client_time")]
+
+    def __str__(self) -> str:
+        return f"{self.client} at {self.failed_at:%Y-%m-%d %H:%M:%S}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "import_export",
+    "axes",
     "partners",
 ]
 
@@ -52,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its page
 ]
 
 ROOT_URLCONF = "partnersite.urls"
@@ -117,6 +120,12 @@ def _database(url: str) -> dict[str, Any]:
 DATABASES = {"default": _database(envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: a locked-out login is refused before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "partners.throttle.LoginLockout",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -154,6 +163,22 @@ LOGGING = {
 
 # The HTTP API: the largest request body it reads.
 PARTNERS_API_MAX_BODY_BYTES = envint("PARTNERS_API_MAX_BODY_BYTES", 1024 * 1024)
+
+# Failed authentication, counted in the database so every server process sees it. Admin
+# logins (django-axes): after PARTNERS_LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for PARTNERS_LOGIN_COOLOFF seconds (each new
+# attempt during the lockout restarts it). API: after PARTNERS_API_FAILURE_LIMIT bad tokens
+# from one address within PARTNERS_API_FAILURE_WINDOW seconds, its token requests get 429.
+AXES_FAILURE_LIMIT = envint("PARTNERS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=envint("PARTNERS_LOGIN_COOLOFF", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Not in the admin: its pages bring an action without declared permissions; unlock early
+# with `manage.py axes_reset_username USERNAME` (or `axes_reset`).
+AXES_ENABLE_ADMIN = False
+PARTNERS_API_FAILURE_LIMIT = envint("PARTNERS_API_FAILURE_LIMIT", 20, minimum=1)
+PARTNERS_API_FAILURE_WINDOW = envint("PARTNERS_API_FAILURE_WINDOW", 600, minimum=1)
 
 # Admin uploads: the size limit, where files wait between preview and confirm (the database,
 # so every server process sees them), and who may export (anyone who may view).

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from io import StringIO
 from pathlib import Path
 
@@ -38,3 +41,31 @@ def run(*args: str) -> tuple[str, str, int]:
     except SystemExit as exc:
         code = int(exc.code or 0)
     return out.getvalue(), err.getvalue(), code
+
+
+@contextmanager
+def lock_held_elsewhere() -> Iterator[None]:
+    """The sync lock held by another thread (its own database session), as another server
+    process would hold it, for as long as the `with` block runs."""
+    from django.db import connection
+
+    from partners.locking import sync_lock
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with sync_lock(10):
+                holding.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(30), "the other thread never got the lock"
+        yield
+    finally:
+        release.set()
+        thread.join()

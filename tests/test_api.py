@@ -12,6 +12,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from partners.models import ApiToken, PartnerTier, SyncRun
+from partners.obsidian import export_obsidian
 from partners.sync import run_sync
 from partners.tokens import create_token, revoke
 from tests.helpers import run, write_csv, write_json
@@ -173,13 +174,48 @@ def test_export_needs_vault_root(api, settings):
         assert response.json() == {"detail": "VAULT_ROOT environment variable not set"}
 
 
-def test_export_writes_notes_and_returns_the_seed_shape(api, base, tmp_path, settings):
+def test_the_seeds_get_export_answers_a_dry_run_in_the_seed_shape_and_post_writes(
+    api, base, tmp_path, settings
+):
     settings.VAULT_ROOT = tmp_path
-    data = api.get(EXPORT).json()
-    assert data["status"] == "success" and data["oems_count"] == 2
-    assert str(tmp_path / "30 Hubs" / "OEMs" / "Cisco.md") in data["files_written"]
+    note = tmp_path / "30 Hubs" / "OEMs" / "Cisco.md"
+    response = api.get(EXPORT)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["status"] == "success" and data["oems_count"] == 2 and data["dry_run"] is True
+    assert str(note) in data["files_written"]
+    assert not note.exists()
+    assert api.get(f"{EXPORT}?dry_run=false").json()["dry_run"] is True and not note.exists()
+    written = api.post(EXPORT).json()
+    assert written["dry_run"] is False and str(note) in written["files_written"]
+    assert note.exists()
     again = api.post(EXPORT).json()
     assert again["files_written"] == [] and len(again["files_unchanged"]) == 3
+
+
+def test_a_get_export_with_prune_from_a_session_moves_nothing(
+    base, input_dir, tmp_path, settings, django_user_model
+):
+    settings.VAULT_ROOT = tmp_path
+    note = tmp_path / "30 Hubs" / "OEMs" / "Nutanix.md"
+    trashed = tmp_path / ".trash" / "Nutanix.md"
+    export_obsidian()
+    write_csv(input_dir / "partners_base.csv", BASE[:1])
+    assert run_sync(apply=True, prune=True).applied  # Nutanix has no records now
+    export_obsidian()  # its note is inactive: a prune would trash it
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(django_user_model.objects.create_superuser("boss", "b@example.com", "pw"))
+
+    response = client.get(f"{EXPORT}?prune=true&dry_run=false")  # a link on another site
+
+    assert response.status_code == 200
+    assert response.json()["dry_run"] is True and response.json()["trashed"] == [str(trashed)]
+    assert note.exists() and not trashed.exists()
+    client.get("/admin/")  # the CSRF cookie, as a page of the admin sets it
+    token = client.cookies["csrftoken"].value
+    posted = client.post(f"{EXPORT}?prune=true", HTTP_X_CSRFTOKEN=token)
+    assert posted.status_code == 200 and posted.json()["trashed"] == [str(trashed)]
+    assert trashed.exists() and not note.exists()
 
 
 # Every response.

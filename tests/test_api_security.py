@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -37,6 +38,12 @@ EXPECTED = {
     "syncer token": ALL_OK,
     "session with csrf": ALL_OK,
     "session without csrf": {**ALL_OK, "dry run": 403, "apply": 403, "export post": 403},
+    # A token is not subject to CSRF, even beside a session cookie; a bad token is a 401
+    # even beside a good session: the credentials a client sent are the ones answered.
+    "token beside a session without csrf": ALL_OK,
+    "bad token beside a session with csrf": dict.fromkeys(CALLS, 401),
+    "bad token beside a session without csrf": dict.fromkeys(CALLS, 401),
+    "basic credentials": dict.fromkeys(CALLS, 401),  # not a scheme this API takes
 }
 
 
@@ -54,27 +61,29 @@ def user(django_user_model, name, *codenames, staff=False):
 
 
 def caller(role: str, django_user_model) -> tuple[Client, dict[str, str]]:
+    """A client as a browser or a script would be: Django's CSRF checks on, always."""
     sync_perms = ("view_partnertier", "sync_partnertier")
-    if role == "anonymous":
-        return Client(), {}
-    if role == "bad token":
-        return Client(HTTP_AUTHORIZATION="Bearer pts_nothing_here"), {}
-    if role == "revoked token":
+    token = ""
+    if role.startswith("bad token"):
+        token = "pts_nothing_here"
+    elif role == "revoked token":
         row, token = create_token(user(django_user_model, "gone", *sync_perms))
         revoke(row)
-        return Client(HTTP_AUTHORIZATION=f"Bearer {token}"), {}
-    if role == "viewer token":
+    elif role == "viewer token":
         _, token = create_token(user(django_user_model, "viewer", "view_partnertier"))
-        return Client(HTTP_AUTHORIZATION=f"Bearer {token}"), {}
-    if role == "syncer token":
+    elif role.startswith(("syncer token", "token beside")):
         _, token = create_token(user(django_user_model, "syncer", *sync_perms))
-        return Client(HTTP_AUTHORIZATION=f"Bearer {token}"), {}
-    client = Client(enforce_csrf_checks=True)
+    auth: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    if role == "basic credentials":
+        auth = {"HTTP_AUTHORIZATION": "Basic YWRtaW46cGFzc3dvcmQ="}
+    client = Client(enforce_csrf_checks=True, **auth)
+    if "session" not in role:
+        return client, {}
     client.force_login(user(django_user_model, "staff", *sync_perms, staff=True))
-    if role == "session with csrf":
-        client.get("/admin/")  # a page with a form sets the CSRF cookie
-        return client, {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
-    return client, {}
+    if "with csrf" not in role:
+        return client, {}
+    client.get("/admin/")  # a page with a form sets the CSRF cookie
+    return client, {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
 
 
 @pytest.mark.parametrize("call", list(CALLS))
@@ -88,6 +97,9 @@ def test_each_caller_gets_exactly_what_its_credentials_allow(role, call, world, 
     assert isinstance(response.json(), dict | list)
     if response.status_code == 401:
         assert response["WWW-Authenticate"] == "Bearer"
+        assert response.json() == {"detail": "Missing or invalid credentials"}
+    if response.status_code == 403 and "session" in role:
+        assert response.json() == {"detail": "CSRF check Failed"}
     applied = call == "apply" and response.status_code == 200
     assert PartnerTier.objects.count() == 1 and (not applied or response.json()["applied"])
 

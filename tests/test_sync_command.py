@@ -6,11 +6,12 @@ import pty
 import subprocess
 import sys
 
+import openpyxl
 import pytest
 from django.conf import settings
 
 from partners.models import PartnerTier
-from tests.helpers import run, write_csv
+from tests.helpers import lock_held_elsewhere, run, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +145,24 @@ def test_the_real_command_line_never_shows_a_traceback(tmp_path, args, code, mes
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("command", ["sync_partners", "export_obsidian"])
+def test_a_bad_argument_on_the_real_command_line_is_reported_as_json_too(tmp_path, command):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    proc = subprocess.run(
+        [sys.executable, "manage.py", command, "--format", "json", "--bogus"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    detail = "unrecognized arguments: --bogus"
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == failure(detail)
+    assert proc.stderr.endswith(f"manage.py {command}: error: {detail}\n")
+    assert "Traceback" not in proc.stderr
+
+
 def test_a_large_input_on_a_terminal_shows_a_progress_bar_on_stderr_only(tmp_path):
     rows = [[f"Partner {i:06}", "Gold", "Program", f"OEM {i % 100}", "", ""] for i in range(30000)]
     path = write_csv(tmp_path / "big.csv", rows)
@@ -192,6 +211,33 @@ def test_ensure_superuser_creates_one_login_once(client):
     assert "password" not in again.split("(")[0] and "Log in at" in again
 
 
+def test_ensure_superuser_shows_the_address_it_is_given(client):
+    url = "http://0.0.0.0:9123/admin/"
+    out, _, code = run("ensure_superuser", "--url", url)
+    assert code == 0 and out.endswith(f"Log in at {url} (this password is shown once).\n")
+    again, _, _ = run("ensure_superuser", "--url", url)
+    assert again == (
+        f"Log in at {url} with your superuser "
+        "(forgotten the password? manage.py changepassword NAME).\n"
+    )
+
+
+def test_make_run_passes_its_host_and_port_and_loads_samples_only_into_an_empty_database():
+    proc = subprocess.run(
+        ["make", "-n", "run", "HOST=0.0.0.0", "PORT=9123"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stderr
+    assert ".venv/bin/python manage.py load_samples" in lines
+    assert not [line for line in lines if "sync_partners" in line]
+    assert ".venv/bin/python manage.py ensure_superuser --url http://0.0.0.0:9123/admin/" in lines
+    assert lines[-1].endswith("manage.py runserver 0.0.0.0:9123")
+
+
 def test_commands_collect_garbage_again_once_started(tmp_path):
     """manage.py pauses the collector for Django's start-up only (see PartnersConfig.ready)."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
@@ -204,3 +250,128 @@ def test_commands_collect_garbage_again_once_started(tmp_path):
         timeout=60,
     )
     assert proc.stdout.strip().splitlines()[-1] == "True", proc.stderr
+
+
+# --format json on every failing exit: one JSON object on stdout, the same text on stderr.
+
+
+def failure(detail: str, file: str | None = None) -> dict:
+    return {
+        "detail": detail,
+        "errors": [{"file": file, "line": None, "field": None, "message": detail}],
+    }
+
+
+def test_json_format_prints_the_error_as_json_when_a_file_is_missing(tmp_path):
+    missing = str(tmp_path / "nope.csv")
+    out, err, code = run("sync_partners", missing, "--format", "json")
+    assert code == 2
+    assert json.loads(out) == failure(f"Failed to load {missing}: no such file", file=missing)
+    assert err == f"CommandError: Failed to load {missing}: no such file\n"
+
+
+def test_json_format_prints_the_error_as_json_for_an_unsupported_format(input_dir):
+    path = input_dir / "partners.txt"
+    path.write_text("hello")
+    out, err, code = run("sync_partners", str(path), "--format", "json")
+    detail = (
+        f"Failed to load {path}: unsupported format (use one of .csv, .json, .xlsx, .yaml, .yml)"
+    )
+    assert code == 2
+    assert json.loads(out) == failure(detail, file=str(path))
+    assert err == f"CommandError: {detail}\n"
+
+
+def test_json_format_prints_the_error_as_json_when_the_sheet_read_has_no_records(input_dir):
+    path = input_dir / "partners_a.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["name", "tier", "program", "oem"])  # a header, no records
+    book.save(path)
+    out, err, code = run("sync_partners", str(path), "--apply", "--format", "json")
+    data = json.loads(out)
+    assert code == 2
+    assert data["detail"].startswith(f"Failed to load {path}: ")
+    assert "no records" in data["detail"]
+    assert data == failure(data["detail"], file=str(path))
+    assert err == f"CommandError: {data['detail']}\n"
+    assert PartnerTier.objects.count() == 0
+
+
+def test_json_format_prints_the_error_as_json_when_there_are_no_input_files(input_dir):
+    out, err, code = run("sync_partners", "--apply", "--format", "json")
+    detail = f"No input files: no partners_*{{.csv/.json/.xlsx/.yaml/.yml}} in {input_dir}"
+    assert code == 2
+    assert json.loads(out) == failure(detail)
+    assert err == f"CommandError: {detail}\n"
+
+
+def test_json_format_prints_the_error_as_json_when_another_sync_holds_the_lock(
+    input_dir, store, settings
+):
+    settings.PARTNERS_LOCK_TIMEOUT = 0.2
+    write_csv(input_dir / "partners_a.csv", ROWS)
+    with lock_held_elsewhere():
+        out, err, code = run("sync_partners", "--apply", "--format", "json")
+    detail = "another sync is running; gave up after 0.2 s"
+    assert code == 3
+    assert json.loads(out) == failure(detail)
+    assert err == f"CommandError: {detail}\n"
+    assert PartnerTier.objects.count() == 0 and not store.exists()
+
+
+def test_json_format_prints_the_error_as_json_when_the_store_cannot_be_written(
+    input_dir, tmp_path, settings
+):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the store's folder should be")
+    store = blocker / "oems.json"
+    settings.PARTNERS_STORE_PATH = store
+    write_csv(input_dir / "partners_a.csv", ROWS)
+    out, err, code = run("sync_partners", "--apply", "--format", "json")
+    data = json.loads(out)
+    assert code == 3
+    assert data["detail"].startswith(f"Failed to write {store}: ")
+    assert "File exists" in data["detail"]  # mkdir of the store's folder
+    assert data == failure(data["detail"], file=str(store))
+    assert err == f"CommandError: {data['detail']}\n"
+
+
+def test_json_format_prints_the_error_as_json_on_a_database_error(tmp_path):
+    """A real database error: a database that was never migrated has no partner table."""
+    path = write_csv(tmp_path / "partners_a.csv", ROWS)
+    env = {
+        **os.environ,
+        "PARTNERS_STORE_PATH": str(tmp_path / "oems.json"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "sync_partners", str(path), "--format", "json"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    detail = "Database error: no such table: partners_partnertier"
+    assert proc.returncode == 3
+    assert json.loads(proc.stdout) == failure(detail)
+    assert proc.stderr == f"CommandError: {detail}\n"
+
+
+def test_json_format_adds_the_detail_to_the_result_when_validation_fails(input_dir, store):
+    path = write_csv(
+        input_dir / "partners_a.csv",
+        [["", "Gold", "P", "Cisco", "", ""], ["B", "", "P", "Cisco", "", ""]],
+    )
+    out, err, code = run("sync_partners", "--apply", "--format", "json")
+    data = json.loads(out)
+    detail = f"Validation failed: {path}: Line 2: missing name (and 1 more); nothing was written"
+    assert code == 1
+    assert data["detail"] == detail
+    assert data["errors"] == [
+        {"file": str(path), "line": 2, "field": "name", "message": f"{path}: Line 2: missing name"},
+        {"file": str(path), "line": 3, "field": "tier", "message": f"{path}: Line 3: missing tier"},
+    ]
+    assert data["dry_run"] is False and data["applied"] is False and data["added"] == []
+    assert err == f"CommandError: {detail}\n"
+    assert not store.exists()

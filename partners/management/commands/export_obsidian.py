@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 from django.db import DatabaseError
 
+from partners.management.failure import JsonFormatCommand, error_entry, fail, write_json
 
-class Command(BaseCommand):
+if TYPE_CHECKING:
+    from partners.obsidian import ExportResult
+
+
+class Command(JsonFormatCommand):
     help = (
         "Write one note per OEM (and an index note) into <vault>/30 Hubs/OEMs/, changing only "
         "the exporter's block and properties, and only when they differ. Exit codes: 0 every "
@@ -35,35 +39,47 @@ class Command(BaseCommand):
         from partners.locking import SyncBusy
         from partners.obsidian import VaultError, export_obsidian
 
+        fmt = options["format"]
         try:
             result = export_obsidian(
                 options["vault"], dry_run=options["dry_run"], prune=options["prune"]
             )
         except VaultError as exc:
-            raise CommandError(str(exc), returncode=2) from None
+            fail(self, fmt, str(exc), [error_entry(str(exc))], 2)
         except (SyncBusy, OSError) as exc:
-            raise CommandError(f"Export failed: {exc}", returncode=3) from None
+            detail = f"Export failed: {exc}"
+            filename = getattr(exc, "filename", None)
+            file = None if filename is None else str(filename)
+            fail(self, fmt, detail, [error_entry(detail, file=file)], 3)
         except DatabaseError as exc:
-            raise CommandError(f"Database error: {exc}", returncode=3) from None
+            detail = f"Database error: {exc}"
+            fail(self, fmt, detail, [error_entry(detail)], 3)
 
-        if options["format"] == "json":
-            self.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-        else:
-            verb = "Would write" if result.dry_run else "Wrote"
-            self.stdout.write(f"{verb} {len(result.files_written)} notes")
-            for path in result.files_written:
-                self.stdout.write(f"  {path}")
-            self.stdout.write(f"Unchanged: {len(result.files_unchanged)} notes")
-            for path in result.inactive:
-                self.stdout.write(f"Inactive (no partner tiers left): {path}")
-            for path in result.trashed:
-                self.stdout.write(f"Moved to the trash: {path}")
-            for conflict in result.conflicts:
-                self.stderr.write(
-                    self.style.WARNING(f"Skipped {conflict['path']}: {conflict['reason']}")
-                )
-        if result.conflicts:
-            raise CommandError(
-                f"{len(result.conflicts)} notes skipped as conflicts; the rest were exported",
-                returncode=1,
+        if fmt == "text":
+            self._write_text(result)
+        if not result.conflicts:
+            if fmt == "json":
+                write_json(self, result.to_dict())
+            return
+        # Exit 1: the usual result, plus the `detail` and `errors` that every failed exit has.
+        detail = f"{len(result.conflicts)} notes skipped as conflicts; the rest were exported"
+        errors = [
+            error_entry(f"Skipped {c['path']}: {c['reason']}", file=c["path"])
+            for c in result.conflicts
+        ]
+        fail(self, fmt, detail, errors, 1, result.to_dict())
+
+    def _write_text(self, result: ExportResult) -> None:
+        verb = "Would write" if result.dry_run else "Wrote"
+        self.stdout.write(f"{verb} {len(result.files_written)} notes")
+        for path in result.files_written:
+            self.stdout.write(f"  {path}")
+        self.stdout.write(f"Unchanged: {len(result.files_unchanged)} notes")
+        for path in result.inactive:
+            self.stdout.write(f"Inactive (no partner tiers left): {path}")
+        for path in result.trashed:
+            self.stdout.write(f"Moved to the trash: {path}")
+        for conflict in result.conflicts:
+            self.stderr.write(
+                self.style.WARNING(f"Skipped {conflict['path']}: {conflict['reason']}")
             )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
+from django.core.management.base import CommandParser
+
+from partners.management.failure import (
+    SYNC_FAILURES,
+    JsonFormatCommand,
+    fail,
+    sync_failure,
+    write_json,
+)
 
 SHOWN_PER_CATEGORY = 50
 LARGE_INPUT_BYTES = 1_000_000
@@ -23,7 +29,7 @@ def describe(value: Any) -> str:
     return "(empty)" if value is None else str(value)
 
 
-class Command(BaseCommand):
+class Command(JsonFormatCommand):
     help = (
         "Compare partner tier files with the database; with --apply, write the changes and "
         "the store. Exit codes: 0 success, 1 validation failed (nothing written), 2 unusable "
@@ -45,8 +51,9 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from partners.sync import InputError, LoadError, StoreError, SyncBusy, run_sync
+        from partners.sync import run_sync
 
+        fmt = options["format"]
         try:
             progress = self._progress(options["paths"], options["apply"])
             with progress as on_stage:
@@ -57,24 +64,22 @@ class Command(BaseCommand):
                     source="cli",
                     on_stage=on_stage,
                 )
-        except (InputError, LoadError) as exc:
-            raise CommandError(str(exc), returncode=2) from None
-        except (SyncBusy, StoreError) as exc:
-            raise CommandError(str(exc), returncode=3) from None
-        except DatabaseError as exc:
-            raise CommandError(f"Database error: {exc}", returncode=3) from None
+        except SYNC_FAILURES as exc:
+            fail(self, fmt, *sync_failure(exc))
 
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
-        if options["format"] == "json":
-            self.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-        elif result.ok:
-            self._write_text(result)
-        if not result.ok:
-            if options["format"] == "text":
-                for error in result.errors:
-                    self.stderr.write(self.style.ERROR(str(error)))
-            raise CommandError(f"{result.error_message}; nothing was written", returncode=1)
+        if result.ok:
+            if fmt == "json":
+                write_json(self, result.to_dict())
+            else:
+                self._write_text(result)
+            return
+        if fmt == "text":
+            for error in result.errors:
+                self.stderr.write(self.style.ERROR(str(error)))
+        data = result.to_dict()
+        fail(self, fmt, f"{result.error_message}; nothing was written", data["errors"], 1, data)
 
     def _progress(self, paths: list[str], apply: bool):
         """A progress bar over the engine's stages on stderr, for large inputs on a terminal."""

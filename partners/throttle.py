@@ -1,0 +1,72 @@
+"""Failed authentication, throttled per client across every server process.
+
+The admin's logins go through django-axes (its database handler: per username and client
+address). The API's bad bearer tokens are counted here, one row per failure in the
+database, over a sliding window: a per-process counter (or ninja's throttles on the default
+LocMem cache) would give each gunicorn worker its own allowance.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+from axes.backends import AxesStandaloneBackend
+from axes.helpers import get_client_ip_address
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from partners.models import ApiAuthFailure
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client as axes sees it (REMOTE_ADDR unless axes is told about a proxy), so the
+    admin and the API agree on who a client is."""
+    return (get_client_ip_address(request) or "unknown")[:64]
+
+
+def _window() -> timedelta:
+    return timedelta(seconds=settings.PARTNERS_API_FAILURE_WINDOW)
+
+
+def token_retry_after(request: HttpRequest) -> int | None:
+    """Seconds until this client may present a token again, or None when it may now.
+
+    Blocked while the window holds `PARTNERS_API_FAILURE_LIMIT` failures; it opens when the
+    oldest of the newest `limit` failures leaves the window.
+    """
+    limit = settings.PARTNERS_API_FAILURE_LIMIT
+    now = timezone.now()
+    recent = ApiAuthFailure.objects.filter(
+        client=client_address(request), failed_at__gt=now - _window()
+    )
+    oldest_counted = recent.order_by("-failed_at").values_list("failed_at", flat=True)
+    found = list(oldest_counted[limit - 1 : limit])
+    if not found:
+        return None
+    return max(1, math.ceil((found[0] + _window() - now).total_seconds()))
+
+
+def record_token_failure(request: HttpRequest) -> None:
+    """Count a bad token against its client; forget failures that left the window."""
+    now = timezone.now()
+    ApiAuthFailure.objects.filter(failed_at__lte=now - _window()).delete()
+    ApiAuthFailure.objects.create(client=client_address(request), failed_at=now)
+
+
+class LoginLockout(AxesStandaloneBackend):
+    """django-axes' lockout check, for logins that come with a request (the admin's login
+    form always passes one). An authentication without a request (Django's test client's
+    `login()`, a shell) has no client to lock out; axes would raise instead."""
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if request is not None:
+            super().authenticate(request, username, password, **kwargs)
