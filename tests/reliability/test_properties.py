@@ -129,3 +129,40 @@ def test_store_to_database_to_store_is_byte_identical(tmp_path_factory, a, setti
 
     assert store_path().read_bytes() == first
     assert contents() == expected(a)
+
+
+def world_state(vault: Path) -> tuple:
+    """The database (times included), the store's bytes and every note's bytes."""
+    rows = sorted(
+        PartnerTier.objects.values_list(
+            "name", "tier", "program", "oem", "poc", "notes", "created_at", "updated_at"
+        )
+    )
+    notes = {p.relative_to(vault): p.read_bytes() for p in vault.rglob("*.md")}
+    return rows, store_path().read_bytes(), notes
+
+
+@SETTINGS
+@given(a=INPUT, b=INPUT, prune=st.booleans())
+def test_reverting_b_gives_a_back_and_reverting_the_revert_gives_b(
+    tmp_path_factory, settings, a, b, prune
+):
+    from partners.revert import revert_run
+
+    PartnerTier.objects.all().delete()
+    folder = tmp_path_factory.mktemp("revert")
+    settings.VAULT_ROOT = folder / "vault"
+    settings.VAULT_ROOT.mkdir()
+    settings.PARTNERS_AUTO_EXPORT = True
+    settings.PARTNERS_NOTE_RECENT_CHANGES = 0
+    run_sync([write(folder, "a.json", a)], apply=True)
+    after_a = world_state(settings.VAULT_ROOT)
+    second = run_sync([write(folder, "b.json", b)], apply=True, prune=prune)
+    after_b = world_state(settings.VAULT_ROOT)
+    if second.summary == dict.fromkeys(second.summary, 0) | {"unchanged": len(a)}:
+        return  # b changed nothing: there is no run to revert
+    reverted = revert_run(second.run_id or 0, apply=True)
+    assert not reverted.conflicts
+    assert world_state(settings.VAULT_ROOT) == after_a
+    revert_run(reverted.run_id or 0, apply=True)
+    assert world_state(settings.VAULT_ROOT) == after_b

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
+from django.core.management.base import CommandParser
 
 from partners.management.commands.sync_partners import SHOWN_PER_CATEGORY, describe, plural
+from partners.management.failure import (
+    SYNC_FAILURES,
+    JsonFormatCommand,
+    error_entry,
+    fail,
+    sync_failure,
+    write_json,
+)
 
 
-class Command(BaseCommand):
+class Command(JsonFormatCommand):
     help = (
         "Undo a sync run: records it added are removed, records it updated get their old values "
         "back, records it removed come back. A dry run unless --apply. Exit codes: 0 success, "
@@ -35,11 +41,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from partners.revert import RevertConflicts, RevertError, revert_run
-        from partners.sync import StaleState, StoreError, SyncBusy
 
-        as_json = options["format"] == "json"
+        fmt = options["format"]
         if options["skip_conflicts"] and options["force"]:
-            self._fail("--skip-conflicts and --force exclude each other", 2, as_json)
+            message = "--skip-conflicts and --force exclude each other"
+            fail(self, fmt, message, [error_entry(message)], 2)
         try:
             result = revert_run(
                 options["run_id"],
@@ -48,26 +54,18 @@ class Command(BaseCommand):
                 force=options["force"],
             )
         except RevertError as exc:
-            self._fail(str(exc), 2, as_json)
+            fail(self, fmt, str(exc), [error_entry(str(exc))], 2)
         except RevertConflicts as exc:
-            if as_json:
-                self.stdout.write(json.dumps(exc.result.to_dict(), ensure_ascii=False, indent=2))
-            else:
+            if fmt == "text":
                 self._write_conflicts(exc.result.conflicts)
-            raise CommandError(str(exc), returncode=1) from None
-        except (SyncBusy, StaleState, StoreError) as exc:
-            self._fail(str(exc), 3, as_json)
-        except DatabaseError as exc:
-            self._fail(f"Database error: {exc}", 3, as_json)
-        if as_json:
-            self.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+            errors = [error_entry(str(exc))]
+            fail(self, fmt, str(exc), errors, 1, result=exc.result.to_dict())
+        except SYNC_FAILURES as exc:
+            fail(self, fmt, *sync_failure(exc))
+        if fmt == "json":
+            write_json(self, result.to_dict())
         else:
             self._write_text(result)
-
-    def _fail(self, message: str, code: int, as_json: bool) -> None:
-        if as_json:
-            self.stdout.write(json.dumps({"detail": message, "errors": []}, ensure_ascii=False))
-        raise CommandError(message, returncode=code)
 
     def _write_text(self, result: Any) -> None:
         out = self.stdout.write

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
+
+from partners.management.failure import JsonFormatCommand, error_entry, fail, write_json
 
 ARROWS = {"up": "↑", "down": "↓", "new": "+", "removed": "−", "changed": "→"}
 
 
-class Command(BaseCommand):
+class Command(JsonFormatCommand):
     help = (
         "Promotions, demotions, new tiers and lapsed ones (records removed) per OEM and program, "
         "from the ledger, for a period or one run. Exit codes: 0 success, 2 bad arguments."
@@ -30,12 +31,10 @@ class Command(BaseCommand):
         try:
             when = period(options["since"], options["until"])
         except ReportError as exc:
-            if options["format"] == "json":
-                self.stdout.write(json.dumps({"detail": str(exc), "errors": []}))
-            raise CommandError(str(exc), returncode=2) from None
+            fail(self, options["format"], str(exc), [error_entry(str(exc))], 2)
         data = report(when, oem=options["oem"], run_id=options["run"])
         if options["format"] == "json":
-            self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
+            write_json(self, data)
         elif options["format"] == "csv":
             self.stdout.write("".join(as_csv(data["changes"])), ending="")
         else:

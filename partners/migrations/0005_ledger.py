@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("partners", "0003_api_tokens"),
+        ("partners", "0004_api_auth_failures"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
