@@ -1,11 +1,14 @@
 """Sync engine benchmark: whole-process time and peak memory, as a user runs the command.
 
-For 10,000 and 100,000 records across 1,000 OEMs, on a fresh SQLite database:
-dry run (empty database), apply (empty database), no-op re-sync, re-sync with 10% of tiers
-changed; beside them, in the same run, a plain django-import-export import (default settings
+For 10,000 and 100,000 records across 1,000 OEMs, on a fresh SQLite database (and, with
+`--databases sqlite,postgres`, a fresh PostgreSQL one beside it): dry run (empty database),
+apply (empty database), no-op re-sync, re-sync with 10% of tiers changed, the revert of that
+10% run and the revert of the whole first apply (100,000 removals), each with the ledger rows
+it wrote; beside them, in the same run, a plain django-import-export import (default settings
 and its fastest settings) and a raw sqlite3 executemany insert of the same rows.
 
     .venv/bin/python benchmarks/bench_sync.py [--sizes 10000,100000] [--skip-import-export]
+        [--databases sqlite,postgres]
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TIERS = ["Platinum", "Gold", "Silver", "Bronze"]
-TARGETS_100K = {  # seconds, whole process, SQLite, 100,000 records
+TARGETS_100K = {  # seconds, whole process, SQLite, 100,000 records (the ledger issue's)
     "dry run (empty db)": 1.5,
-    "apply (empty db)": 3.0,
-    "no-op re-sync": 2.0,
-    "10% changed apply": 2.5,
+    "apply (empty db)": 2.0,
+    "no-op re-sync": 1.2,
+    "10% changed apply": 2.0,
+    "revert of the 100k apply": 3.0,
 }
+PG_URL = "postgres://postgres@127.0.0.1:5432/partners_bench"
 PEAK_MB_TARGET = 250
 SPEEDUP_TARGET = 40
 
@@ -67,10 +72,11 @@ def run_process(args: list[str], env: dict[str, str]) -> tuple[float, float, int
     return elapsed, usage.ru_maxrss / 1024, code
 
 
-def environment(folder: Path) -> dict[str, str]:
+def environment(folder: Path, database: str = "sqlite") -> dict[str, str]:
     env = dict(os.environ)
+    url = PG_URL if database == "postgres" else f"sqlite:///{folder / 'db.sqlite3'}"
     env.update(
-        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
+        DATABASE_URL=url,
         PARTNERS_STORE_PATH=str(folder / "oems.json"),
         PARTNERS_INPUT_DIR=str(folder),
         DJANGO_SETTINGS_MODULE="partnersite.settings",
@@ -80,10 +86,27 @@ def environment(folder: Path) -> dict[str, str]:
 
 
 def fresh_db(folder: Path, env: dict[str, str]) -> None:
+    if env["DATABASE_URL"].startswith("postgres"):
+        pg = ["-h", "127.0.0.1", "-U", "postgres"]
+        subprocess.run(["dropdb", *pg, "--if-exists", "partners_bench"], check=True)
+        subprocess.run(["createdb", *pg, "partners_bench"], check=True)
     for suffix in ("", "-wal", "-shm"):
         (folder / f"db.sqlite3{suffix}").unlink(missing_ok=True)
     (folder / "oems.json").unlink(missing_ok=True)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def ledger_rows(env: dict[str, str]) -> int:
+    code = "from partners.models import LedgerEntry; print(LedgerEntry.objects.count())"
+    done = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout.strip())
 
 
 def raw_executemany(folder: Path, data: Path) -> float:
@@ -110,34 +133,49 @@ def raw_executemany(folder: Path, data: Path) -> float:
     return time.perf_counter() - start
 
 
-def bench_size(count: int, folder: Path, with_import_export: bool) -> dict[str, float]:
+def bench_size(
+    count: int, folder: Path, with_import_export: bool, database: str = "sqlite"
+) -> dict[str, float]:
     data = folder / f"partners_{count}.csv"
     changed = folder / f"changed_{count}.csv"
     generate(data, count)
     generate(changed, count, change=0.10)
-    env = environment(folder)
+    env = environment(folder, database)
     sync = [PYTHON, "manage.py", "sync_partners"]
     figures: dict[str, float] = {}
     peaks: dict[str, float] = {}
 
+    revert = [PYTHON, "manage.py", "revert_sync"]
+    ledger = [0]
+
     def measure(label: str, args: list[str]) -> None:
         seconds, peak, _ = run_process(args, env)
         figures[label], peaks[label] = seconds, peak
-        target = TARGETS_100K.get(label) if count == 100_000 else None
+        target = TARGETS_100K.get(label) if count == 100_000 and database == "sqlite" else None
         verdict = ""
         if target:
             verdict = "  ok" if seconds <= target else f"  OVER target {target} s"
+        written = ""
+        if "--apply" in args:
+            total = ledger_rows(env)
+            written, ledger[0] = f"  {total - ledger[0]:>7,} ledger rows", total
         print(
             f"  {label:<34} {seconds:7.2f} s  {peak:6.0f} MB  {count / seconds:>10,.0f} rows/s"
-            f"{verdict}"
+            f"{written}{verdict}"
         )
 
-    print(f"\n{count:,} records across 1,000 OEMs (SQLite, whole process)")
+    name = "PostgreSQL" if database == "postgres" else "SQLite"
+    print(f"\n{count:,} records across 1,000 OEMs ({name}, whole process)")
     fresh_db(folder, env)
     measure("dry run (empty db)", [*sync, str(data)])
-    measure("apply (empty db)", [*sync, str(data), "--apply"])
-    measure("no-op re-sync", [*sync, str(data), "--apply"])
-    measure("10% changed apply", [*sync, str(changed), "--apply"])
+    measure("apply (empty db)", [*sync, str(data), "--apply"])  # run 1
+    measure("no-op re-sync", [*sync, str(data), "--apply"])  # run 2
+    measure("10% changed apply", [*sync, str(changed), "--apply"])  # run 3
+    measure("revert of the 10% apply", [*revert, "3", "--apply"])  # run 4
+    measure("revert of the 100k apply", [*revert, "1", "--apply"])  # run 5
+    if database != "sqlite":
+        print(f"  peak memory: {max(peaks.values()):.0f} MB")
+        return figures
     raw = raw_executemany(folder, data)
     figures["raw executemany"] = raw
     print(f"  {'raw sqlite3 executemany':<34} {raw:7.2f} s")
@@ -168,10 +206,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--skip-import-export", action="store_true")
+    parser.add_argument("--databases", default="sqlite", help="sqlite and/or postgres")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            bench_size(size, Path(tmp), not args.skip_import_export)
+            for database in args.databases.split(","):
+                bench_size(size, Path(tmp), not args.skip_import_export, database)
 
 
 if __name__ == "__main__":

@@ -150,15 +150,16 @@ def _shared_strings(rows: list[tuple]) -> list[list]:
     return out
 
 
-def insert(records: Sequence[Record]) -> None:
+def insert(records: Sequence[Record], first_id: int | None = None) -> None:
+    """Insert `records`; with `first_id`, under ids `first_id`, `first_id + 1`, …"""
     if not records:
         return
-    sql = (
-        f"INSERT INTO {TABLE} (name, tier, program, oem, poc, notes, name_key, oem_key, "
-        "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    )
+    columns = "name, tier, program, oem, poc, notes, name_key, oem_key, created_at, updated_at"
+    marks = ", ".join(["%s"] * 10)
+    if first_id is not None:
+        columns, marks = f"id, {columns}", f"%s, {marks}"
     as_db = db_time()
-    params = [
+    params: list[tuple] = [
         (
             r.name,
             r.tier,
@@ -173,8 +174,10 @@ def insert(records: Sequence[Record]) -> None:
         )
         for r in records
     ]
+    if first_id is not None:
+        params = [(i, *p) for i, p in enumerate(params, first_id)]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        cursor.executemany(f"INSERT INTO {TABLE} ({columns}) VALUES ({marks})", params)
 
 
 def update(pairs: Iterable[tuple[int, Record]]) -> None:

@@ -1,20 +1,21 @@
 """The ledger: one row per change to a partner tier, written with the change itself.
 
-Every write goes through `sync.applying_run`, which calls `record` in the same transaction as
-the data, so a change never exists without its entry and its run. Entries are written in bulk:
-added records are copied by one `INSERT … SELECT` from the rows just inserted (their ids and
-their JSON built by the database), updated and removed ones by one `executemany`.
+Every write goes through `sync.write_plan`, which records in the same transaction as the data,
+so a change never exists without its entry and its run. Entries are written in bulk: added and
+removed records are copied by `INSERT … SELECT` from their rows (ids and JSON built by the
+database), updated ones by one `executemany`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from django.db import connection
 
 from partners import db
-from partners.diff import Plan
+from partners.diff import Update
 from partners.models import LedgerEntry
 from partners.normalize import tier_direction
 from partners.records import RECORD_FIELDS
@@ -45,26 +46,57 @@ def _json_object_sql() -> str:
     return f"{function}({', '.join(pairs)}){cast}"
 
 
-def record(plan: Plan, *, run_id: int, user_id: int | None, at: str, added_after: int) -> None:
-    """The plan's changes as ledger entries. `added_after`: the largest id before the plan's
-    records were inserted (ids only grow while the sync lock is held)."""
-    when = db.db_time()(at)
+def first_new_id() -> int | None:
+    """The id for the next inserted record, never one a removed record had (the ledger keeps
+    those). PostgreSQL's sequence never reuses ids (None: let it choose); SQLite gives a new
+    row the largest id + 1, which after deleting the newest record would be its id again."""
+    if connection.vendor == "postgresql":
+        return None
     with connection.cursor() as cursor:
-        if plan.added:
-            cursor.execute(
-                f"INSERT INTO {TABLE} ({COLUMNS}) SELECT %s, id, 'added', oem, name, program, "
-                f"oem_key, name_key, NULL, tier, NULL, {_json_object_sql()}, %s, %s "
-                f"FROM {db.TABLE} WHERE id > %s",
-                [run_id, when, user_id, added_after],
-            )
-        rows = [_updated(update, run_id, user_id, when) for update in plan.updated]
-        rows += [_removed(row, run_id, user_id, when) for row in plan.missing]
-        if rows:
-            values = ", ".join(["%s"] * 10 + [_json_param()] * 2 + ["%s", "%s"])
+        cursor.execute(f"SELECT COALESCE(MAX(record_id), 0) FROM {TABLE}")
+        used = int(cursor.fetchone()[0])
+    return max(used, db.max_id()) + 1
+
+
+def _copy_rows(cursor: Any, action: str, where: str, params: list[Any], head: list[Any]) -> None:
+    """Ledger entries copied from partner-tier rows by the database itself: their ids, columns
+    and JSON (`new` for added records, `old` for removed ones), no Python per row."""
+    tier_from, tier_to = ("NULL", "tier") if action == "added" else ("tier", "NULL")
+    old, new = ("NULL", _json_object_sql()) if action == "added" else (_json_object_sql(), "NULL")
+    cursor.execute(
+        f"INSERT INTO {TABLE} ({COLUMNS}) SELECT %s, id, %s, oem, name, program, oem_key, "
+        f"name_key, {tier_from}, {tier_to}, {old}, {new}, %s, %s FROM {db.TABLE} WHERE {where}",
+        [head[0], action, *head[1:], *params],
+    )
+
+
+def record_added(*, run_id: int, user_id: int | None, at: str, after_id: int) -> None:
+    """Entries for the records just inserted: every id above `after_id`."""
+    with connection.cursor() as cursor:
+        _copy_rows(cursor, "added", "id > %s", [after_id], [run_id, db.db_time()(at), user_id])
+
+
+def record_removed(
+    ids: Sequence[int], *, run_id: int, user_id: int | None, at: str, chunk: int = 500
+) -> None:
+    """Entries for records about to be deleted (call before deleting them)."""
+    head = [run_id, db.db_time()(at), user_id]
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), chunk):
+            part = list(ids[start : start + chunk])
+            _copy_rows(cursor, "removed", f"id IN ({', '.join(['%s'] * len(part))})", part, head)
+
+
+def record_updated(updates: Sequence[Update], *, run_id: int, user_id: int | None, at: str) -> None:
+    when = db.db_time()(at)
+    rows = [_updated(update, run_id, user_id, when) for update in updates]
+    if rows:
+        values = ", ".join(["%s"] * 10 + [_json_param()] * 2 + ["%s", "%s"])
+        with connection.cursor() as cursor:
             cursor.executemany(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({values})", rows)
 
 
-def _updated(update: Any, run_id: int, user_id: int | None, when: str | None) -> tuple:
+def _updated(update: Update, run_id: int, user_id: int | None, when: str | None) -> tuple:
     row, new = update.row, update.record
     old_values = {name: change["old"] for name, change in update.changes.items()}
     new_values = {name: change["new"] for name, change in update.changes.items()}
@@ -83,25 +115,6 @@ def _updated(update: Any, run_id: int, user_id: int | None, when: str | None) ->
         tier and tier["new"],
         _json(old_values),
         _json(new_values),
-        when,
-        user_id,
-    )
-
-
-def _removed(row: db.Row, run_id: int, user_id: int | None, when: str | None) -> tuple:
-    return (
-        run_id,
-        row.id,
-        "removed",
-        row.oem,
-        row.name,
-        row.program,
-        row.oem_key,
-        row.name_key,
-        row.tier,
-        None,
-        _json(row.to_dict()),
-        None,
         when,
         user_id,
     )

@@ -105,8 +105,12 @@ class LedgerEntry(models.Model):
     old = models.JSONField(null=True, blank=True)
     new = models.JSONField(null=True, blank=True)
     at = models.DateTimeField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    user = models.ForeignKey(  # no index: 100,000 entries a sync, and nobody looks up by user
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
     )
 
     class Meta:
@@ -116,7 +120,6 @@ class LedgerEntry(models.Model):
         indexes = [
             # A period's tier changes: `tier_changes --since/--until` walks this range only.
             models.Index(fields=["at"], name="ledger_at"),
-            models.Index(fields=["oem_key", "at"], name="ledger_oem_at"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 """The tier-change report: promotions, demotions, new tiers and lapsed ones, from the ledger.
 
-Read through the ledger's `at` index (`ledger_at`, or `ledger_oem_at` for one OEM), so a month
+Read through the ledger's `at` index (`ledger_at`), so a month
 of a year-long ledger is a range scan, never a walk of every entry or of its JSON.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from partners import db
 from partners.diff import Plan, Update, field_changes
@@ -40,11 +40,24 @@ class RevertConflicts(Refused):
         self.result = result
 
 
-@dataclass
+class _Entry(NamedTuple):
+    """What a revert reads of a ledger entry (tuples: a run may have 100,000 of them)."""
+
+    action: str
+    record_id: int
+    oem_key: str
+    name_key: str
+    name: str
+    oem: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+@dataclass(slots=True)
 class _Target:
     """What a record should hold after the revert (None: it should not exist)."""
 
-    entry: LedgerEntry
+    entry: _Entry
     current: db.Row | None
     after_run: dict[str, Any] | None  # the record as the run left it
     before_run: dict[str, Any] | None  # the record as it was before the run
@@ -89,7 +102,8 @@ def _fingerprint(rows: list[db.Row], run_id: int) -> str:
 
 def _targets(run_id: int, by_id: dict, by_key: dict) -> list[_Target]:
     targets = []
-    for entry in LedgerEntry.objects.filter(run_id=run_id).order_by("id").iterator(2000):
+    entries = LedgerEntry.objects.filter(run_id=run_id).order_by("id").values_list(*_Entry._fields)
+    for entry in map(_Entry._make, entries.iterator(5000)):
         if entry.action == "added":
             current = by_id.get(entry.record_id)
             targets.append(_Target(entry, current, entry.new, None))
@@ -116,7 +130,7 @@ def _conflicts(target: _Target) -> list[dict[str, Any]]:
     return [_conflict(entry, f, now[f], before and before.get(f, now[f])) for f in changed]
 
 
-def _conflict(entry: LedgerEntry, name: str | None, database: Any, revert: Any) -> dict[str, Any]:
+def _conflict(entry: _Entry, name: str | None, database: Any, revert: Any) -> dict[str, Any]:
     return {
         "name": entry.name,
         "oem": entry.oem,

@@ -205,14 +205,18 @@ def _final_state(plan: Plan, prune: bool) -> list[Record | db.Row]:
 def write_plan(plan: Plan, *, prune: bool, run_id: int, user_id: int | None, now: str) -> None:
     """The one write path: every change to partner tiers, from a sync, an edit or a revert,
     is applied here, inside the caller's transaction, with its ledger entries."""
-    added_after = db.max_id() if plan.added else 0
-    db.insert(plan.added)
-    db.update((u.row.id, u.record) for u in plan.updated)
-    removed = plan.missing if prune else []
-    if removed:
-        db.delete([row.id for row in removed])
-    recorded = plan if prune else Plan(added=plan.added, updated=plan.updated)
-    ledger.record(recorded, run_id=run_id, user_id=user_id, at=now, added_after=added_after)
+    if prune and plan.missing:
+        removed = [row.id for row in plan.missing]
+        ledger.record_removed(removed, run_id=run_id, user_id=user_id, at=now)
+        db.delete(removed)
+    if plan.added:
+        first = ledger.first_new_id()
+        after = db.max_id() if first is None else first - 1
+        db.insert(plan.added, first_id=first)
+        ledger.record_added(run_id=run_id, user_id=user_id, at=now, after_id=after)
+    if plan.updated:
+        db.update((u.row.id, u.record) for u in plan.updated)
+        ledger.record_updated(plan.updated, run_id=run_id, user_id=user_id, at=now)
 
 
 def run_sync(
