@@ -250,3 +250,18 @@ def test_exporting_to_obsidian_needs_the_sync_permission(base, tmp_path, setting
     page = client.get(CHANGELIST_URL).content.decode()
     assert "Export to Obsidian" not in page
     assert not (tmp_path / "30 Hubs").exists()
+
+
+def test_the_folder_sync_refuses_a_symlinked_input_and_applies_nothing(
+    admin_client, base, input_dir, tmp_path
+):
+    outside = write_csv(tmp_path / "passwd.csv", [["Leaked", "Gold", "P", "Cisco", "", ""]])
+    (input_dir / "partners_x.csv").symlink_to(outside)
+
+    response = admin_client.get(FOLDER_URL, follow=True)
+
+    page = response.content.decode()
+    assert "Refusing partners_x.csv: it is a symbolic link" in page
+    assert str(tmp_path) not in page
+    assert "confirm_form" not in response.context or response.context["confirm_form"] is None
+    assert not PartnerTier.objects.filter(name="Leaked").exists()

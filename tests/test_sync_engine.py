@@ -302,7 +302,7 @@ def test_the_result_serializes_to_the_seed_shape_plus_extras(synced, input_dir):
     ]
     assert data["dry_run"] is True and data["applied"] is False
     assert data["sources"] == [
-        {"path": str(input_dir / "base.csv"), "sha256": load_path(input_dir / "base.csv").sha256}
+        {"path": "base.csv", "sha256": load_path(input_dir / "base.csv").sha256}
     ]
     json.dumps(data)
 
