@@ -429,7 +429,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
             f"The new token is {token} — copy it now: it is not stored and not shown again.",
         )
 
-    @admin.action(description="Revoke the selected tokens")
+    # Revoking changes a token; a user who may only view tokens must not lock others out.
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         for row in queryset:
             revoke(row)
