@@ -32,7 +32,7 @@ from partners.preview import changes_csv, preview
 from partners.resources import PartnerTierResource
 from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
 from partners.tokens import create_token, revoke
-from partners.uploads import DatabaseStorage
+from partners.uploads import DatabaseStorage, UploadRefused
 
 ENGINE_FORMATS = {CSV: "csv", JSON: "json", XLSX: "xlsx", YAML: "yaml"}
 SPREADSHEET_FORMATS = (CSV, XLSX)
@@ -103,21 +103,38 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             except LoadError as exc:
                 form.add_error("import_file", str(exc))
             else:
-                storage = DatabaseStorage(user=request.user, read_mode="rb")
-                storage.save(data)
                 result = run_sync(files=[loaded])
                 context.update(preview(result))
-                context["upload_name"] = storage.name
+                # Only a preview that can be confirmed keeps its file (within the quotas).
                 if result.ok:
-                    context["confirm_form"] = ConfirmUploadForm(
-                        initial={
-                            "import_file_name": storage.name,
-                            "original_file_name": upload.name,
-                            "format": fmt,
-                            "fingerprint": result.fingerprint,
-                        }
-                    )
+                    kept = self._keep_upload(request, form, data, upload.name, fmt, result)
+                    context.update(kept, upload_format=fmt)
         return self._render_preview(request, context, form=form, title="Import partner tiers")
+
+    def _keep_upload(
+        self,
+        request: HttpRequest,
+        form: Any,
+        data: bytes,
+        name: str,
+        fmt: str,
+        result: SyncResult,
+    ) -> dict[str, Any]:
+        """Store the upload for its confirm: the confirm form, or a form error when the
+        quota is full."""
+        storage = DatabaseStorage(user=request.user, read_mode="rb")
+        try:
+            storage.save(data)
+        except UploadRefused as exc:
+            form.add_error("import_file", str(exc))
+            return {}
+        initial = {
+            "import_file_name": storage.name,
+            "original_file_name": name,
+            "format": fmt,
+            "fingerprint": result.fingerprint,
+        }
+        return {"upload_name": storage.name, "confirm_form": ConfirmUploadForm(initial=initial)}
 
     @method_decorator(require_POST)
     def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:

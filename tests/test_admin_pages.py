@@ -265,3 +265,8 @@ def test_the_folder_sync_refuses_a_symlinked_input_and_applies_nothing(
     assert str(tmp_path) not in page
     assert "confirm_form" not in response.context or response.context["confirm_form"] is None
     assert not PartnerTier.objects.filter(name="Leaked").exists()
+
+
+def test_the_folder_preview_offers_no_changes_download_when_nothing_changes(admin_client, base):
+    page = admin_client.get(FOLDER_URL).content.decode()
+    assert "Download every change as CSV" not in page
