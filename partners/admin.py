@@ -24,10 +24,16 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, JSON, XLSX, YAML
 
 from partners.exporting import escape_dataset
-from partners.forms import ConfirmFolderForm, ConfirmUploadForm, PartnerTierForm, UploadForm
+from partners.forms import (
+    ConfirmFolderForm,
+    ConfirmUploadForm,
+    ExportForm,
+    PartnerTierForm,
+    UploadForm,
+)
 from partners.loaders import LoadedFile, LoadError, load_bytes
 from partners.models import ApiToken, PartnerTier, SyncRun, Upload
-from partners.obsidian import VaultError, export_obsidian
+from partners.obsidian import OEM_FOLDER, VaultError, export_obsidian, vault_root
 from partners.preview import changes_csv, preview
 from partners.resources import PartnerTierResource
 from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
@@ -52,6 +58,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
     actions = ["export_to_obsidian"]
     resource_classes = [PartnerTierResource]
     import_form_class = UploadForm
+    export_form_class = ExportForm
     import_formats = list(ENGINE_FORMATS)
     export_formats = [CSV, JSON, XLSX]
     import_template_name = "admin/partners/partnertier/import.html"
@@ -224,11 +231,12 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             return HttpResponseRedirect(self._url("changelist"))
         return _csv_response(result, "folder-changes.csv")
 
-    # Obsidian: the whole vault is exported, from a button or the action.
+    # Obsidian: every OEM from the button; the selected rows' OEMs from the action (a note
+    # holds all of an OEM's partners, so selecting one partner exports its OEM's whole note).
 
-    @admin.action(description="Export to Obsidian (all OEMs)", permissions=["sync"])
+    @admin.action(description="Export the selected OEMs to Obsidian", permissions=["sync"])
     def export_to_obsidian(self, request: HttpRequest, queryset: Any) -> None:
-        self._export_obsidian(request)
+        self._export_obsidian(request, set(queryset.values_list("oem_key", flat=True)))
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return self.can_sync(request)
@@ -240,9 +248,9 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         self._export_obsidian(request)
         return HttpResponseRedirect(self._url("changelist"))
 
-    def _export_obsidian(self, request: HttpRequest) -> None:
+    def _export_obsidian(self, request: HttpRequest, oem_keys: set[str] | None = None) -> None:
         try:
-            result = export_obsidian(lock_timeout=WEB_LOCK_TIMEOUT)
+            result = export_obsidian(lock_timeout=WEB_LOCK_TIMEOUT, oem_keys=oem_keys)
         except VaultError as exc:
             messages.error(request, str(exc))
             return
@@ -252,10 +260,13 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         except OSError as exc:
             messages.error(request, f"Export failed: {exc}")
             return
+        exported = result.oems_count if oem_keys is None else len(oem_keys)
         messages.success(
             request,
-            f"Exported {result.oems_count} OEMs to Obsidian: {len(result.files_written)} notes "
-            f"written, {len(result.files_unchanged)} unchanged.",
+            f"Exported {exported} OEM{'' if exported == 1 else 's'} to Obsidian in "
+            f"{vault_root() / OEM_FOLDER}: "
+            f"{len(result.files_written)} notes written, {len(result.files_unchanged)} "
+            "unchanged.",
         )
         for conflict in result.conflicts:
             messages.warning(request, f"Skipped {conflict['path']}: {conflict['reason']}")
@@ -293,11 +304,14 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             messages.error(request, result.error_message)
             return None
         counts = result.summary
-        messages.success(
-            request,
+        text = (
             f"Added {counts['added']}, updated {counts['updated']}, removed {counts['removed']} "
-            f"partner tiers; {counts['unchanged']} unchanged.",
+            f"partner tiers; {counts['unchanged']} unchanged."
         )
+        if result.run_id is not None and request.user.has_perm("partners.view_syncrun"):
+            url = reverse("admin:partners_syncrun_change", args=[result.run_id])
+            text = format_html('{} <a href="{}">See the sync run</a>.', text, url)
+        messages.success(request, text)
         return result
 
     def _render_preview(

@@ -104,7 +104,20 @@ def test_an_upload_is_previewed_then_applied_on_confirm(admin_client, admin_user
     assert run.files[0]["path"] == "portal.csv"
     assert run.counts["added"] == 1 and run.counts["updated"] == 1
     assert Upload.objects.count() == 0
-    assert "Added 1, updated 1, removed 0 partner tiers; 1 unchanged." in messages_of(done)
+    [message] = messages_of(done)
+    assert message.startswith("Added 1, updated 1, removed 0 partner tiers; 1 unchanged.")
+
+
+def test_the_confirmation_message_links_the_sync_run(admin_client, base):
+    done = admin_client.post(
+        CONFIRM_URL,
+        upload(admin_client, csv_bytes(UPLOAD)).context["confirm_form"].initial,
+        follow=True,
+    )
+    run = SyncRun.objects.latest("started_at")
+    link = reverse("admin:partners_syncrun_change", args=[run.pk])
+    assert f'<a href="{link}">See the sync run</a>' in done.content.decode()
+    assert "Brand New Co" in admin_client.get(link).content.decode()
 
 
 def xlsx_bytes(rows: list[list[str]]) -> bytes:
