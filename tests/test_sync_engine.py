@@ -370,3 +370,11 @@ def test_a_single_record_may_not_repeat_an_existing_name_at_an_oem(synced):
         {"name": "old partner", "tier": "Gold", "program": "P", "oem": "HP"}, existing.pk
     )
     assert errors == []
+
+
+def test_an_applying_sync_tells_which_sync_run_it_recorded(input_dir):
+    write_csv(input_dir / "partners_a.csv", [["A", "Gold", "P", "Cisco", "", ""]])
+    assert run_sync().run_id is None  # a dry run records nothing
+    result = run_sync(apply=True)
+    assert result.run_id == SyncRun.objects.get().pk
+    assert "run_id" not in result.to_dict()  # the JSON shape is unchanged
