@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import zipfile
+from collections import Counter
 from datetime import timedelta
 
 import openpyxl
@@ -371,3 +373,38 @@ def test_the_changes_download_is_offered_only_when_something_changes(admin_clien
     assert "Download every change as CSV" not in same.content.decode()
     changed = upload(admin_client, csv_bytes(UPLOAD))
     assert "Download every change as CSV" in changed.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uploads_stay_within_both_quotas(settings, django_user_model):
+    # Threads have their own database connections, as server processes would.
+    from django.db import connections
+
+    from partners.uploads import DatabaseStorage, UploadRefused
+
+    size = 1000
+    settings.PARTNERS_UPLOADS_PER_USER = 2
+    settings.PARTNERS_UPLOADS_MAX_TOTAL_BYTES = size * 5
+    users = [django_user_model.objects.create_user(f"u{i}", password="pw") for i in range(4)]
+    refused: list[str] = []
+
+    def uploads(user) -> None:
+        try:
+            for _ in range(3):
+                try:
+                    DatabaseStorage(user=user).save(b"x" * size)
+                except UploadRefused as exc:
+                    refused.append(str(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=uploads, args=(u,)) for u in users for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    per_user = Counter(Upload.objects.values_list("user__username", flat=True))
+    assert max(per_user.values()) <= 2
+    assert sum(len(data) for data in Upload.objects.values_list("data", flat=True)) <= size * 5
+    assert refused  # 4 users × 2 uploads kept would be 8,000 bytes: some were refused
