@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
 from partnersite.env import envbool, envint, envjson_dict, envlist, envpath, envstr, secret_key
 
@@ -186,13 +185,9 @@ PARTNERS_API_FAILURE_WINDOW = envint("PARTNERS_API_FAILURE_WINDOW", 600, minimum
 PARTNERS_UPLOAD_MAX_BYTES = envint("PARTNERS_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 # Uploads waiting for their confirm: a person's oldest is dropped past the count; past the
 # total (everyone's), a new upload is refused.
-PARTNERS_UPLOADS_PER_USER = envint("PARTNERS_UPLOADS_PER_USER", 5)
+PARTNERS_UPLOADS_PER_USER = envint("PARTNERS_UPLOADS_PER_USER", 5, minimum=1)
 PARTNERS_UPLOADS_MAX_TOTAL_BYTES = envint(
-    "PARTNERS_UPLOADS_MAX_TOTAL_BYTES", 10 * PARTNERS_UPLOAD_MAX_BYTES
+    "PARTNERS_UPLOADS_MAX_TOTAL_BYTES", 10 * PARTNERS_UPLOAD_MAX_BYTES, minimum=1
 )
-if PARTNERS_UPLOADS_PER_USER < 1:
-    raise ImproperlyConfigured(
-        f"PARTNERS_UPLOADS_PER_USER must be at least 1; got {PARTNERS_UPLOADS_PER_USER}"
-    )
 IMPORT_EXPORT_TMP_STORAGE_CLASS = "partners.uploads.DatabaseStorage"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
