@@ -27,19 +27,25 @@ from import_export.formats.base_formats import CSV, JSON, XLSX, YAML
 
 from partners.edits import delete_records, save_record
 from partners.exporting import escape_dataset
-from partners.forms import ConfirmFolderForm, ConfirmUploadForm, PartnerTierForm, UploadForm
+from partners.forms import (
+    ConfirmFolderForm,
+    ConfirmUploadForm,
+    ExportForm,
+    PartnerTierForm,
+    UploadForm,
+)
 from partners.ledger import field_rows
 from partners.loaders import LoadedFile, LoadError, load_bytes
 from partners.models import ApiToken, LedgerEntry, PartnerTier, SyncRun, Upload
 from partners.normalize import identity_key
-from partners.obsidian import VaultError, export_obsidian
+from partners.obsidian import OEM_FOLDER, VaultError, export_obsidian, vault_root
 from partners.preview import changes_csv, preview
 from partners.records import COMPARED
 from partners.resources import PartnerTierResource
 from partners.revert import RevertConflicts, RevertError, revert_run
 from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
 from partners.tokens import create_token, revoke
-from partners.uploads import DatabaseStorage
+from partners.uploads import DatabaseStorage, UploadRefused
 
 ENGINE_FORMATS = {CSV: "csv", JSON: "json", XLSX: "xlsx", YAML: "yaml"}
 SPREADSHEET_FORMATS = (CSV, XLSX)
@@ -60,6 +66,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
     actions = ["export_to_obsidian"]
     resource_classes = [PartnerTierResource]
     import_form_class = UploadForm
+    export_form_class = ExportForm
     import_formats = list(ENGINE_FORMATS)
     export_formats = [CSV, JSON, XLSX]
     import_template_name = "admin/partners/partnertier/import.html"
@@ -188,21 +195,38 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             except LoadError as exc:
                 form.add_error("import_file", str(exc))
             else:
-                storage = DatabaseStorage(user=request.user, read_mode="rb")
-                storage.save(data)
                 result = run_sync(files=[loaded])
                 context.update(preview(result))
-                context["upload_name"] = storage.name
+                # Only a preview that can be confirmed keeps its file (within the quotas).
                 if result.ok:
-                    context["confirm_form"] = ConfirmUploadForm(
-                        initial={
-                            "import_file_name": storage.name,
-                            "original_file_name": upload.name,
-                            "format": fmt,
-                            "fingerprint": result.fingerprint,
-                        }
-                    )
+                    kept = self._keep_upload(request, form, data, upload.name, fmt, result)
+                    context.update(kept, upload_format=fmt)
         return self._render_preview(request, context, form=form, title="Import partner tiers")
+
+    def _keep_upload(
+        self,
+        request: HttpRequest,
+        form: Any,
+        data: bytes,
+        name: str,
+        fmt: str,
+        result: SyncResult,
+    ) -> dict[str, Any]:
+        """Store the upload for its confirm: the confirm form, or a form error when the
+        quota is full."""
+        storage = DatabaseStorage(user=request.user, read_mode="rb")
+        try:
+            storage.save(data)
+        except UploadRefused as exc:
+            form.add_error("import_file", str(exc))
+            return {}
+        initial = {
+            "import_file_name": storage.name,
+            "original_file_name": name,
+            "format": fmt,
+            "fingerprint": result.fingerprint,
+        }
+        return {"upload_name": storage.name, "confirm_form": ConfirmUploadForm(initial=initial)}
 
     @method_decorator(require_POST)
     def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
@@ -292,11 +316,12 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             return HttpResponseRedirect(self._url("changelist"))
         return _csv_response(result, "folder-changes.csv")
 
-    # Obsidian: the whole vault is exported, from a button or the action.
+    # Obsidian: every OEM from the button; the selected rows' OEMs from the action (a note
+    # holds all of an OEM's partners, so selecting one partner exports its OEM's whole note).
 
-    @admin.action(description="Export to Obsidian (all OEMs)", permissions=["sync"])
+    @admin.action(description="Export the selected OEMs to Obsidian", permissions=["sync"])
     def export_to_obsidian(self, request: HttpRequest, queryset: Any) -> None:
-        self._export_obsidian(request)
+        self._export_obsidian(request, set(queryset.values_list("oem_key", flat=True)))
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return self.can_sync(request)
@@ -308,9 +333,9 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         self._export_obsidian(request)
         return HttpResponseRedirect(self._url("changelist"))
 
-    def _export_obsidian(self, request: HttpRequest) -> None:
+    def _export_obsidian(self, request: HttpRequest, oem_keys: set[str] | None = None) -> None:
         try:
-            result = export_obsidian(lock_timeout=WEB_LOCK_TIMEOUT)
+            result = export_obsidian(lock_timeout=WEB_LOCK_TIMEOUT, oem_keys=oem_keys)
         except VaultError as exc:
             messages.error(request, str(exc))
             return
@@ -320,10 +345,13 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         except OSError as exc:
             messages.error(request, f"Export failed: {exc}")
             return
+        exported = result.oems_count if oem_keys is None else len(oem_keys)
         messages.success(
             request,
-            f"Exported {result.oems_count} OEMs to Obsidian: {len(result.files_written)} notes "
-            f"written, {len(result.files_unchanged)} unchanged.",
+            f"Exported {exported} OEM{'' if exported == 1 else 's'} to Obsidian in "
+            f"{vault_root() / OEM_FOLDER}: "
+            f"{len(result.files_written)} notes written, {len(result.files_unchanged)} "
+            "unchanged.",
         )
         for conflict in result.conflicts:
             messages.warning(request, f"Skipped {conflict['path']}: {conflict['reason']}")
@@ -361,11 +389,14 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             messages.error(request, result.error_message)
             return None
         counts = result.summary
-        messages.success(
-            request,
+        text = (
             f"Added {counts['added']}, updated {counts['updated']}, removed {counts['removed']} "
-            f"partner tiers; {counts['unchanged']} unchanged.",
+            f"partner tiers; {counts['unchanged']} unchanged."
         )
+        if result.run_id is not None and request.user.has_perm("partners.view_syncrun"):
+            url = reverse("admin:partners_syncrun_change", args=[result.run_id])
+            text = format_html('{} <a href="{}">See the sync run</a>.', text, url)
+        messages.success(request, text)
         return result
 
     def _render_preview(
@@ -647,7 +678,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
             f"The new token is {token} — copy it now: it is not stored and not shown again.",
         )
 
-    @admin.action(description="Revoke the selected tokens")
+    # Revoking changes a token; a user who may only view tokens must not lock others out.
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         for row in queryset:
             revoke(row)

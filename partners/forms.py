@@ -6,8 +6,10 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.template.defaultfilters import filesizeformat
-from import_export.forms import ImportForm
+from django.utils.text import capfirst
+from import_export.forms import ImportForm, SelectableFieldsExportForm
 
 from partners.models import PartnerTier
 from partners.records import COMPARED
@@ -50,6 +52,19 @@ class UploadForm(ImportForm):
                 f"the limit is {filesizeformat(limit)}."
             )
         return upload
+
+
+class ExportForm(SelectableFieldsExportForm):
+    """The library's export form, its field boxes labelled with the model's verbose names
+    ("OEM", "POC") instead of the field names title-cased ("Oem", "Poc"). The file's
+    headers stay the input's column names, so an export reads back as an input."""
+
+    def _get_field_label(self, resource: Any, field_name: str) -> str:
+        try:
+            field = resource._meta.model._meta.get_field(field_name)
+        except FieldDoesNotExist:
+            return super()._get_field_label(resource, field_name)
+        return capfirst(str(field.verbose_name))
 
 
 class ConfirmUploadForm(forms.Form):

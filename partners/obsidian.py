@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -185,10 +185,13 @@ def _tier_order(tier: str) -> tuple[int, str]:
 
 
 class Exporter:
-    def __init__(self, vault: Path, dry_run: bool, prune: bool) -> None:
+    def __init__(
+        self, vault: Path, dry_run: bool, prune: bool, oem_keys: Collection[str] | None = None
+    ) -> None:
         self.vault = vault
         self.dry_run = dry_run
         self.prune = prune
+        self.only = None if oem_keys is None else set(oem_keys)
         self.result = ExportResult(dry_run=dry_run)
         self.template = engines["obsidian"].get_template("oem_note.md")
         self.index_template = engines["obsidian"].get_template("oem_index.md")
@@ -216,12 +219,15 @@ class Exporter:
                 if candidate is not None and not _oem_id_of(candidate):
                     note = candidate  # a note a person made for this OEM: adopted
             path = note.path if note else self._new_path(folder, oem, ident, taken)
+            index_rows.append((oem, path, rows))
+            if self.only is not None and rows[0].oem_key not in self.only:
+                continue  # not selected: listed in the index, its note left as it is
             content = self._render(oem, rows)
             self._write(path, note, owned, content)
-            index_rows.append((oem, path, rows))
         inactive = [n for i, n in by_id.items() if i not in seen_ids and _is_oem_note(n)]
         for note in sorted(inactive, key=lambda n: n.path.name):
-            self._inactive(note)
+            if self.only is None:
+                self._inactive(note)
         self.result.oems_count = len(groups)
         self._index(folder, index_rows, [n for n in inactive if n.path.exists()])
         return self.result
@@ -409,8 +415,11 @@ def export_obsidian(
     dry_run: bool = False,
     prune: bool = False,
     lock_timeout: float | None = None,
+    oem_keys: Collection[str] | None = None,
 ) -> ExportResult:
-    """Export every OEM's partner tiers to the vault (default VAULT_ROOT).
+    """Export every OEM's partner tiers to the vault (default VAULT_ROOT), or only the notes
+    of the OEMs in `oem_keys` (identity keys; the index is still rewritten whole, and no other
+    note is marked inactive or pruned).
 
     Raises VaultError when the vault cannot be used. Holds the sync lock, so the notes are
     rendered from one state of the database and two exports never interleave.
@@ -418,4 +427,4 @@ def export_obsidian(
     root = vault_root(vault)
     timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
     with sync_lock(timeout), bulk_allocation():
-        return Exporter(root, dry_run, prune).run()
+        return Exporter(root, dry_run, prune, oem_keys).run()

@@ -35,6 +35,8 @@ def preview(result: SyncResult, limit: int = SHOWN) -> dict[str, Any]:
         "errors": result.errors[:limit],
         "warnings": result.warnings[:limit],
         "limit": limit,
+        # Nothing to download when nothing would change and nothing is wrong.
+        "has_changes": bool(plan.updated or plan.added or plan.missing or result.errors),
         "capped": any(
             len(items) > limit for items in (plan.updated, plan.added, plan.missing, result.errors)
         ),

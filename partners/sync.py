@@ -122,28 +122,55 @@ class SyncResult:
 
 
 def display_path(path: Path) -> str:
-    """Paths under the project (the usual case) are shown relative to it, as the seed does."""
-    try:
-        return str(path.resolve().relative_to(settings.BASE_DIR))
-    except ValueError:
-        return str(path)
+    """How a path is shown in results and errors, never as an absolute server path when it
+    can be helped: relative to the project (the seed's `data/partners/...`), else relative to
+    the input folder. The file itself is not resolved, so a symlink is named, not its target."""
+    full = path.parent.resolve() / path.name
+    for base in (Path(settings.BASE_DIR).resolve(), _input_folder()):
+        try:
+            return str(full.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def _input_folder() -> Path:
+    return Path(settings.PARTNERS_INPUT_DIR).resolve()
+
+
+def _shown_folder(folder: Path) -> str:
+    return "the input folder" if folder.resolve() == _input_folder() else display_path(folder)
+
+
+def check_input(path: Path) -> Path:
+    """One rule for every door: an input that is a symlink is refused, since it could lead
+    anywhere on the server (`partners_x.csv -> /etc/passwd`)."""
+    if path.is_symlink():
+        raise InputError(f"Refusing {display_path(path)}: it is a symbolic link")
+    return path
 
 
 def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
+    """The files to load: `paths` (a folder means its `partners_*` files) or every
+    `partners_*` file in PARTNERS_INPUT_DIR. InputError when there are none or one is a
+    symlink."""
     if not paths:
         folder = Path(settings.PARTNERS_INPUT_DIR)
         found = default_inputs(folder)
         if not found:
             patterns = "/".join(FORMATS)
-            raise InputError(f"No input files: no partners_*{{{patterns}}} in {folder}")
-        return found
+            raise InputError(
+                f"No input files: no partners_*{{{patterns}}} in {_shown_folder(folder)}"
+            )
+        return [check_input(path) for path in found]
     resolved: list[Path] = []
     for given in paths:
-        path = Path(given)
+        path = check_input(Path(given))
         resolved += default_inputs(path) if path.is_dir() else [path]
     if not resolved:
-        raise InputError(f"No input files in {', '.join(str(p) for p in paths)}")
-    return resolved
+        shown = ", ".join(_shown_folder(Path(p)) for p in paths)
+        raise InputError(f"No input files in {shown}")
+    return [check_input(path) for path in resolved]
 
 
 def load_inputs(paths: Sequence[str | Path] | None) -> list[LoadedFile]:
@@ -341,7 +368,9 @@ def _write_store(result: SyncResult) -> None:
     try:
         result.store_written = write_store(state)
     except OSError as exc:
-        raise StoreError(f"Failed to write {display_path(store_path())}: {exc}") from exc
+        # strerror, not str(exc): that names the absolute path of the temp file.
+        shown, reason = display_path(store_path()), exc.strerror or exc
+        raise StoreError(f"Failed to write {shown}: {reason}") from exc
 
 
 def _auto_export() -> list[str]:

@@ -2,7 +2,8 @@
 
 A django-import-export temporary storage (`IMPORT_EXPORT_TMP_STORAGE_CLASS`), so the library's
 own flow can use it too. Every server process sees the same rows, which a temp folder or a
-per-process cache would not give.
+per-process cache would not give. Only previews that can be confirmed are stored, within a
+quota per user and in total (PARTNERS_UPLOADS_PER_USER, PARTNERS_UPLOADS_MAX_TOTAL_BYTES).
 """
 
 from __future__ import annotations
@@ -11,12 +12,23 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.db.models.functions import Length
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from import_export.tmp_storages import BaseStorage
 
 from partners.models import Upload
 
 EXPIRY = timedelta(hours=24)
+QUOTA_LOCK_KEY = 0x7061_7274_7570  # PostgreSQL advisory lock: one quota check at a time
+
+
+class UploadRefused(Exception):
+    """Storing this upload would pass the total quota, even after dropping the user's own
+    older uploads; nothing was stored."""
 
 
 class DatabaseStorage(BaseStorage):
@@ -26,12 +38,17 @@ class DatabaseStorage(BaseStorage):
         self.user = kwargs.get("user")
 
     def save(self, data: bytes | str) -> None:
+        """Store `data`, making room first: the user's oldest pending uploads are dropped
+        to stay within the quotas; UploadRefused when other users' uploads fill the total."""
         if isinstance(data, str):
             data = data.encode(self.encoding or "utf-8")
-        discard_expired()
         self.name = self.name or secrets.token_urlsafe(24)
         user = self.user if getattr(self.user, "pk", None) else None
-        Upload.objects.update_or_create(name=self.name, defaults={"data": data, "user": user})
+        with transaction.atomic():
+            _one_at_a_time()
+            discard_expired()
+            _make_room(user, len(data), keep=self.name)
+            Upload.objects.update_or_create(name=self.name, defaults={"data": data, "user": user})
 
     def read(self) -> bytes | str:
         """The upload's bytes; Upload.DoesNotExist when confirmed, expired or not this user's."""
@@ -47,3 +64,38 @@ class DatabaseStorage(BaseStorage):
 
 def discard_expired() -> int:
     return Upload.objects.filter(created_at__lt=timezone.now() - EXPIRY).delete()[0]
+
+
+def _one_at_a_time() -> None:
+    """Serialize quota checks across server processes. SQLite's transactions already are
+    (BEGIN IMMEDIATE); PostgreSQL gets a transaction-scoped advisory lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [QUOTA_LOCK_KEY])
+
+
+def _make_room(user: Any, size: int, keep: str) -> None:
+    """Drop the user's oldest pending uploads until one more of `size` bytes fits. Other
+    users' uploads are never dropped: one person must not cancel another's preview."""
+    per_user = settings.PARTNERS_UPLOADS_PER_USER
+    limit = settings.PARTNERS_UPLOADS_MAX_TOTAL_BYTES
+    others = Upload.objects.exclude(name=keep)
+    mine = list(
+        others.filter(user=user)
+        .order_by("created_at", "pk")
+        .annotate(size=Length("data"))
+        .values_list("pk", "size")
+    )
+    total = others.aggregate(total=Sum(Length("data")))["total"] or 0
+    dropped: list[int] = []
+    while mine and (len(mine) + 1 > per_user or total + size > limit):
+        pk, old_size = mine.pop(0)
+        dropped.append(pk)
+        total -= old_size
+    if total + size > limit:
+        raise UploadRefused(
+            f"The server already holds {filesizeformat(total)} of uploads waiting for "
+            f"confirmation (the limit is {filesizeformat(limit)}); nothing was stored. "
+            "Try again when other previews have been confirmed or have expired."
+        )
+    Upload.objects.filter(pk__in=dropped).delete()

@@ -186,5 +186,11 @@ PARTNERS_API_FAILURE_WINDOW = envint("PARTNERS_API_FAILURE_WINDOW", 600, minimum
 # Admin uploads: the size limit, where files wait between preview and confirm (the database,
 # so every server process sees them), and who may export (anyone who may view).
 PARTNERS_UPLOAD_MAX_BYTES = envint("PARTNERS_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+# Uploads waiting for their confirm: a person's oldest is dropped past the count; past the
+# total (everyone's), a new upload is refused.
+PARTNERS_UPLOADS_PER_USER = envint("PARTNERS_UPLOADS_PER_USER", 5, minimum=1)
+PARTNERS_UPLOADS_MAX_TOTAL_BYTES = envint(
+    "PARTNERS_UPLOADS_MAX_TOTAL_BYTES", 10 * PARTNERS_UPLOAD_MAX_BYTES, minimum=1
+)
 IMPORT_EXPORT_TMP_STORAGE_CLASS = "partners.uploads.DatabaseStorage"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

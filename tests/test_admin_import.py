@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import threading
 import zipfile
+from collections import Counter
 from datetime import timedelta
 
 import openpyxl
@@ -101,7 +106,20 @@ def test_an_upload_is_previewed_then_applied_on_confirm(admin_client, admin_user
     assert run.files[0]["path"] == "portal.csv"
     assert run.counts["added"] == 1 and run.counts["updated"] == 1
     assert Upload.objects.count() == 0
-    assert "Added 1, updated 1, removed 0 partner tiers; 1 unchanged." in messages_of(done)
+    [message] = messages_of(done)
+    assert message.startswith("Added 1, updated 1, removed 0 partner tiers; 1 unchanged.")
+
+
+def test_the_confirmation_message_links_the_sync_run(admin_client, base):
+    done = admin_client.post(
+        CONFIRM_URL,
+        upload(admin_client, csv_bytes(UPLOAD)).context["confirm_form"].initial,
+        follow=True,
+    )
+    run = SyncRun.objects.latest("started_at")
+    link = reverse("admin:partners_syncrun_change", args=[run.pk])
+    assert f'<a href="{link}">See the sync run</a>' in done.content.decode()
+    assert "Brand New Co" in admin_client.get(link).content.decode()
 
 
 def xlsx_bytes(rows: list[list[str]]) -> bytes:
@@ -283,3 +301,110 @@ def test_the_upload_form_needs_a_csrf_token(admin_user):
     assert response.status_code == 403
     assert client.post(CONFIRM_URL, {}).status_code == 403
     assert PartnerTier.objects.count() == 0 and Upload.objects.count() == 0
+
+
+# What waits on the server between preview and confirm: only confirmable previews, within
+# a quota per user and in total (the database, so every server process counts the same).
+
+INVALID = [["", "Gold", "P", "Cisco", "", ""]]
+
+
+def test_a_preview_with_validation_errors_keeps_no_upload_and_offers_no_download(
+    admin_client, base
+):
+    response = upload(admin_client, csv_bytes(INVALID))
+    assert response.context["result"].errors
+    assert "confirm_form" not in response.context and "upload_name" not in response.context
+    assert 'id="changes-csv"' not in response.content.decode()
+    assert Upload.objects.count() == 0
+
+
+def test_past_the_per_user_count_the_users_oldest_upload_is_dropped(admin_client, base, settings):
+    settings.PARTNERS_UPLOADS_PER_USER = 2
+    first, second, third = (upload(admin_client, csv_bytes(UPLOAD)) for _ in range(3))
+
+    assert Upload.objects.count() == 2
+    assert any("expired" in m for m in messages_of(confirm(admin_client, first)))
+    assert confirm(admin_client, third)["Location"] == CHANGELIST_URL
+    assert PartnerTier.objects.filter(name="Brand New Co").exists()
+
+
+def test_a_users_own_older_uploads_make_room_in_the_total(admin_client, base, settings):
+    size = len(csv_bytes(UPLOAD))
+    settings.PARTNERS_UPLOADS_MAX_TOTAL_BYTES = size * 2 + size // 2
+    for _ in range(3):
+        response = upload(admin_client, csv_bytes(UPLOAD))
+        assert "confirm_form" in response.context
+    assert Upload.objects.count() == 2
+
+
+def test_an_upload_is_refused_with_a_form_error_when_others_fill_the_total(
+    admin_client, base, settings, django_user_model
+):
+    size = len(csv_bytes(UPLOAD))
+    settings.PARTNERS_UPLOADS_MAX_TOTAL_BYTES = size * 2 + size // 2
+    other = Client()
+    other.force_login(django_user_model.objects.create_superuser("other", "o@example.com", "pw"))
+    upload(other, csv_bytes(UPLOAD))
+    upload(other, csv_bytes(UPLOAD))
+
+    response = upload(admin_client, csv_bytes(UPLOAD))
+
+    error = response.context["form"].errors["import_file"][0]
+    assert error.startswith("The server already holds ") and "nothing was stored" in error
+    assert "confirm_form" not in response.context
+    assert Upload.objects.filter(user__username="other").count() == 2
+    assert Upload.objects.count() == 2
+
+
+def test_a_per_user_count_below_one_stops_start_up_naming_the_variable():
+    env = {**os.environ, "PARTNERS_UPLOADS_PER_USER": "0"}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "PARTNERS_UPLOADS_PER_USER must be at least 1; got 0" in done.stderr
+
+
+def test_the_changes_download_is_offered_only_when_something_changes(admin_client, base):
+    same = upload(admin_client, csv_bytes(BASE))
+    assert same.context["summary"]["added"] == same.context["summary"]["updated"] == 0
+    assert same.context["summary"]["missing"] == 0
+    assert "Download every change as CSV" not in same.content.decode()
+    changed = upload(admin_client, csv_bytes(UPLOAD))
+    assert "Download every change as CSV" in changed.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uploads_stay_within_both_quotas(settings, django_user_model):
+    # Threads have their own database connections, as server processes would.
+    from django.db import connections
+
+    from partners.uploads import DatabaseStorage, UploadRefused
+
+    size = 1000
+    settings.PARTNERS_UPLOADS_PER_USER = 2
+    settings.PARTNERS_UPLOADS_MAX_TOTAL_BYTES = size * 5
+    users = [django_user_model.objects.create_user(f"u{i}", password="pw") for i in range(4)]
+    refused: list[str] = []
+
+    def uploads(user) -> None:
+        try:
+            for _ in range(3):
+                try:
+                    DatabaseStorage(user=user).save(b"x" * size)
+                except UploadRefused as exc:
+                    refused.append(str(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=uploads, args=(u,)) for u in users for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    per_user = Counter(Upload.objects.values_list("user__username", flat=True))
+    assert max(per_user.values()) <= 2
+    assert sum(len(data) for data in Upload.objects.values_list("data", flat=True)) <= size * 5
+    assert refused  # 4 users × 2 uploads kept would be 8,000 bytes: some were refused

@@ -216,21 +216,48 @@ OBSIDIAN_URL = reverse("admin:partners_partnertier_export_obsidian")
 def test_the_obsidian_button_exports_the_vault(admin_client, base, tmp_path, settings):
     settings.VAULT_ROOT = tmp_path
     response = admin_client.post(OBSIDIAN_URL, follow=True)
-    assert "Exported 2 OEMs to Obsidian: 3 notes written" in response.content.decode()
+    folder = tmp_path / "30 Hubs" / "OEMs"
+    assert f"Exported 2 OEMs to Obsidian in {folder}: 3 notes written" in response.content.decode()
     assert (tmp_path / "30 Hubs" / "OEMs" / "Cisco.md").exists()
     assert "Export to Obsidian" in admin_client.get(CHANGELIST_URL).content.decode()
 
 
-def test_the_obsidian_action_exports_the_vault(admin_client, base, tmp_path, settings):
-    settings.VAULT_ROOT = tmp_path
-    pk = PartnerTier.objects.get(name="Old Partner").pk
-    response = admin_client.post(
+def export_selected(client, *names: str):
+    pks = PartnerTier.objects.filter(name__in=names).values_list("pk", flat=True)
+    return client.post(
         CHANGELIST_URL,
-        {"action": "export_to_obsidian", "_selected_action": [pk]},
+        {"action": "export_to_obsidian", "_selected_action": list(pks)},
         follow=True,
     )
-    assert "notes written" in response.content.decode()
-    assert (tmp_path / "30 Hubs" / "OEMs" / "HP.md").exists()
+
+
+def test_the_obsidian_action_exports_only_the_selected_rows_oems(
+    admin_client, base, tmp_path, settings
+):
+    settings.VAULT_ROOT = tmp_path
+    folder = tmp_path / "30 Hubs" / "OEMs"
+
+    response = export_selected(admin_client, "Old Partner")
+
+    assert f"Exported 1 OEM to Obsidian in {folder}: 2 notes written" in (response.content.decode())
+    assert (folder / "HP.md").exists() and not (folder / "Cisco.md").exists()
+    assert "[[Cisco]]" in (folder / "OEM Index.md").read_text()  # the index lists every OEM
+
+
+def test_exporting_selected_oems_leaves_every_other_note_as_it_was(
+    admin_client, base, tmp_path, settings
+):
+    settings.VAULT_ROOT = tmp_path
+    folder = tmp_path / "30 Hubs" / "OEMs"
+    admin_client.post(OBSIDIAN_URL)
+    PartnerTier.objects.filter(oem="Cisco").delete()
+    PartnerTier.objects.filter(oem="HP").update(tier="Gold")
+    cisco = (folder / "Cisco.md").read_bytes()
+
+    export_selected(admin_client, "Old Partner")
+
+    assert (folder / "Cisco.md").read_bytes() == cisco  # not marked inactive by this export
+    assert "Gold" in (folder / "HP.md").read_text()
 
 
 def test_the_obsidian_button_says_when_no_vault_is_set(admin_client, base, settings):
@@ -251,3 +278,38 @@ def test_exporting_to_obsidian_needs_the_sync_permission(base, tmp_path, setting
     page = client.get(CHANGELIST_URL).content.decode()
     assert "Export to Obsidian" not in page
     assert not (tmp_path / "30 Hubs").exists()
+
+
+def test_the_folder_sync_refuses_a_symlinked_input_and_applies_nothing(
+    admin_client, base, input_dir, tmp_path
+):
+    outside = write_csv(tmp_path / "passwd.csv", [["Leaked", "Gold", "P", "Cisco", "", ""]])
+    (input_dir / "partners_x.csv").symlink_to(outside)
+
+    response = admin_client.get(FOLDER_URL, follow=True)
+
+    page = response.content.decode()
+    assert "Refusing partners_x.csv: it is a symbolic link" in page
+    assert str(tmp_path) not in page
+    assert "confirm_form" not in response.context or response.context["confirm_form"] is None
+    assert not PartnerTier.objects.filter(name="Leaked").exists()
+
+
+def test_the_folder_preview_offers_no_changes_download_when_nothing_changes(admin_client, base):
+    page = admin_client.get(FOLDER_URL).content.decode()
+    assert "Download every change as CSV" not in page
+
+
+def test_the_export_form_labels_oem_and_poc_as_people_write_them(admin_client, base):
+    form = admin_client.get(EXPORT_URL).context["form"]
+    labels = [form.fields[name].label for name in form.fields if name.startswith("partnertier")]
+    assert labels == [
+        "Name",
+        "Tier",
+        "Program",
+        "OEM",
+        "POC",
+        "Notes",
+        "Updated at",
+        "Created at",
+    ]

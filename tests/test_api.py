@@ -328,3 +328,41 @@ def test_the_schema_and_the_docs_are_served(client):
     docs = client.get("/v1/docs")
     assert docs.status_code == 200
     assert b"/static/ninja/swagger-ui-bundle.js" in docs.content  # served here, no CDN
+
+
+# Symlinks and the paths errors show.
+
+
+@pytest.fixture
+def viewer_api(django_user_model) -> Client:
+    return token_client(user_with(django_user_model, "viewer", "view_partnertier"))
+
+
+@pytest.fixture
+def symlinked(input_dir, tmp_path):
+    outside = write_csv(tmp_path / "passwd.csv", [["Leaked", "Gold", "P", "Cisco", "", ""]])
+    (input_dir / "partners_x.csv").symlink_to(outside)
+    return outside
+
+
+@pytest.mark.parametrize("body", [{}, {"files": ["partners_x.csv"]}], ids=["folder", "files"])
+def test_it_refuses_a_symlinked_input_the_same_way_for_the_folder_and_for_files(
+    viewer_api, base, symlinked, tmp_path, body
+):
+    response = post(viewer_api, body)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Refusing partners_x.csv: it is a symbolic link"}
+
+
+def test_errors_a_viewer_sees_carry_no_absolute_server_path(viewer_api, base, tmp_path):
+    response = post(viewer_api, {"files": ["partners_gone.csv"]})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Failed to load partners_gone.csv: no such file"}
+
+
+def test_an_empty_input_folder_is_named_without_its_server_path(viewer_api, input_dir, tmp_path):
+    response = post(viewer_api, {})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith("No input files: no partners_*") and str(tmp_path) not in detail
+    assert detail.endswith(" in the input folder")

@@ -28,7 +28,7 @@ def test_a_dry_run_says_what_would_change_and_exits_0(input_dir, store):
     assert err == ""
     assert out == (
         "Dry run: nothing was written (use --apply to write).\n"
-        f"Read {path}\n"
+        f"Read {path.name}\n"
         "Would add 2 records:\n"
         "  + Cisco / Red River Technology: Gold (Cisco PTP)\n"
         "  + Nutanix / Tech Solutions: Platinum (Nutanix Elevate)\n"
@@ -46,7 +46,7 @@ def test_apply_says_what_changed_with_tier_arrows(input_dir, store):
     out, err, code = run("sync_partners", str(path), "--apply")
     assert code == 0, err
     assert out == (
-        f"Read {path}\n"
+        f"Read {path.name}\n"
         "Added 0 records\n"
         "Updated 1 record:\n"
         "  ~ Cisco / Red River Technology: tier Gold → Platinum ↑; poc John Doe → (empty)\n"
@@ -75,9 +75,9 @@ def test_validation_failure_lists_every_error_and_exits_1(input_dir, store):
     assert code == 1
     assert out == ""
     assert err == (
-        f"{path}: Line 2: missing name\n"
-        f"{path}: Line 3: missing tier\n"
-        f"CommandError: Validation failed: {path}: Line 2: missing name (and 1 more); "
+        f"{path.name}: Line 2: missing name\n"
+        f"{path.name}: Line 3: missing tier\n"
+        f"CommandError: Validation failed: {path.name}: Line 2: missing name (and 1 more); "
         "nothing was written\n"
     )
     assert PartnerTier.objects.count() == 0
@@ -96,7 +96,7 @@ def test_warnings_go_to_stderr(input_dir):
     path.write_text("name,tier,program,oem,region\nA,Gold,P,Cisco,West\n")
     out, err, code = run("sync_partners")
     assert code == 0
-    assert err.startswith(f"Warning: {path}: ignored unknown columns 'region'")
+    assert err.startswith(f"Warning: {path.name}: ignored unknown columns 'region'")
 
 
 def test_a_missing_file_exits_2(tmp_path):
@@ -275,10 +275,11 @@ def test_json_format_prints_the_error_as_json_for_an_unsupported_format(input_di
     path.write_text("hello")
     out, err, code = run("sync_partners", str(path), "--format", "json")
     detail = (
-        f"Failed to load {path}: unsupported format (use one of .csv, .json, .xlsx, .yaml, .yml)"
+        f"Failed to load {path.name}: "
+        "unsupported format (use one of .csv, .json, .xlsx, .yaml, .yml)"
     )
     assert code == 2
-    assert json.loads(out) == failure(detail, file=str(path))
+    assert json.loads(out) == failure(detail, file=path.name)
     assert err == f"CommandError: {detail}\n"
 
 
@@ -290,16 +291,16 @@ def test_json_format_prints_the_error_as_json_when_the_sheet_read_has_no_records
     out, err, code = run("sync_partners", str(path), "--apply", "--format", "json")
     data = json.loads(out)
     assert code == 2
-    assert data["detail"].startswith(f"Failed to load {path}: ")
+    assert data["detail"].startswith(f"Failed to load {path.name}: ")
     assert "no records" in data["detail"]
-    assert data == failure(data["detail"], file=str(path))
+    assert data == failure(data["detail"], file=path.name)
     assert err == f"CommandError: {data['detail']}\n"
     assert PartnerTier.objects.count() == 0
 
 
 def test_json_format_prints_the_error_as_json_when_there_are_no_input_files(input_dir):
     out, err, code = run("sync_partners", "--apply", "--format", "json")
-    detail = f"No input files: no partners_*{{.csv/.json/.xlsx/.yaml/.yml}} in {input_dir}"
+    detail = "No input files: no partners_*{.csv/.json/.xlsx/.yaml/.yml} in the input folder"
     assert code == 2
     assert json.loads(out) == failure(detail)
     assert err == f"CommandError: {detail}\n"
@@ -365,13 +366,64 @@ def test_json_format_adds_the_detail_to_the_result_when_validation_fails(input_d
     )
     out, err, code = run("sync_partners", "--apply", "--format", "json")
     data = json.loads(out)
-    detail = f"Validation failed: {path}: Line 2: missing name (and 1 more); nothing was written"
+    detail = (
+        f"Validation failed: {path.name}: Line 2: missing name (and 1 more); nothing was written"
+    )
     assert code == 1
     assert data["detail"] == detail
     assert data["errors"] == [
-        {"file": str(path), "line": 2, "field": "name", "message": f"{path}: Line 2: missing name"},
-        {"file": str(path), "line": 3, "field": "tier", "message": f"{path}: Line 3: missing tier"},
+        {
+            "file": path.name,
+            "line": 2,
+            "field": "name",
+            "message": f"{path.name}: Line 2: missing name",
+        },
+        {
+            "file": path.name,
+            "line": 3,
+            "field": "tier",
+            "message": f"{path.name}: Line 3: missing tier",
+        },
     ]
     assert data["dry_run"] is False and data["applied"] is False and data["added"] == []
     assert err == f"CommandError: {detail}\n"
     assert not store.exists()
+
+
+# A symlink in the input folder could lead anywhere on the server.
+
+
+def secret_outside(tmp_path):
+    secret = tmp_path / "outside" / "passwd.csv"
+    secret.parent.mkdir()
+    write_csv(secret, [["Leaked", "Gold", "P", "Cisco", "", ""]])
+    return secret
+
+
+def test_it_refuses_a_symlinked_input_in_the_default_folder_and_writes_nothing(
+    input_dir, store, tmp_path
+):
+    write_csv(input_dir / "partners_a.csv", ROWS)
+    (input_dir / "partners_x.csv").symlink_to(secret_outside(tmp_path))
+    out, err, code = run("sync_partners", "--apply")
+    assert code == 2
+    assert err == "CommandError: Refusing partners_x.csv: it is a symbolic link\n"
+    assert PartnerTier.objects.count() == 0 and not store.exists()
+
+
+def test_it_refuses_a_symlink_given_as_a_path_the_same_way(input_dir, tmp_path):
+    link = input_dir / "partners_x.csv"
+    link.symlink_to(secret_outside(tmp_path))
+    _, err, code = run("sync_partners", str(link))
+    assert code == 2
+    assert err == "CommandError: Refusing partners_x.csv: it is a symbolic link\n"
+
+
+def test_errors_name_files_in_an_outside_input_folder_relative_to_it(input_dir, settings):
+    # The input folder (tmp) is outside the project: no absolute server path is shown.
+    write_csv(input_dir / "partners_a.csv", [["", "Gold", "P", "Cisco", "", ""]])
+    (input_dir / "partners_b.json").write_text("{not json")
+    _, err, code = run("sync_partners")
+    assert code == 2
+    assert err.startswith("CommandError: Failed to load partners_b.json: not valid JSON")
+    assert str(input_dir) not in err

@@ -303,7 +303,7 @@ def test_the_result_serializes_to_the_seed_shape_plus_extras(synced, input_dir):
     ]
     assert data["dry_run"] is True and data["run_id"] is None and data["applied"] is False
     assert data["sources"] == [
-        {"path": str(input_dir / "base.csv"), "sha256": load_path(input_dir / "base.csv").sha256}
+        {"path": "base.csv", "sha256": load_path(input_dir / "base.csv").sha256}
     ]
     json.dumps(data)
 
@@ -371,3 +371,11 @@ def test_a_single_record_may_not_repeat_an_existing_name_at_an_oem(synced):
         {"name": "old partner", "tier": "Gold", "program": "P", "oem": "HP"}, existing.pk
     )
     assert errors == []
+
+
+def test_an_applying_sync_tells_which_sync_run_it_recorded(input_dir):
+    write_csv(input_dir / "partners_a.csv", [["A", "Gold", "P", "Cisco", "", ""]])
+    assert run_sync().run_id is None  # a dry run records nothing
+    result = run_sync(apply=True)
+    assert result.run_id == SyncRun.objects.get().pk
+    assert result.to_dict()["run_id"] == result.run_id
