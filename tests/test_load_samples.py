@@ -23,7 +23,7 @@ def test_it_loads_the_samples_into_an_empty_database(input_dir, store):
     path = write_csv(input_dir / "partners_a.csv", ROWS)
     out, err, code = run("load_samples")
     assert (code, err) == (0, "")
-    assert out == f"Loaded 2 sample partner tiers from {path} into the empty database.\n"
+    assert out == f"Loaded 2 sample partner tiers from {path.name} into the empty database.\n"
     assert PartnerTier.objects.count() == 2 and store.exists()
 
 
@@ -60,7 +60,7 @@ def test_it_exits_2_when_there_are_no_samples(input_dir):
     assert code == 2 and out == ""
     assert err == (
         "CommandError: No input files: no partners_*{.csv/.json/.xlsx/.yaml/.yml} "
-        f"in {input_dir}\n"
+        "in the input folder\n"
     )
     assert PartnerTier.objects.count() == 0
 
@@ -70,7 +70,7 @@ def test_it_exits_1_and_writes_nothing_when_a_sample_is_invalid(input_dir, store
     out, err, code = run("load_samples")
     assert code == 1 and out == ""
     assert err == (
-        f"{path}: Line 2: missing name\n"
-        f"CommandError: Validation failed: {path}: Line 2: missing name; nothing was written\n"
+        f"{path.name}: Line 2: missing name\n"
+        f"CommandError: Validation failed: {path.name}: Line 2: missing name; nothing was written\n"
     )
     assert PartnerTier.objects.count() == 0 and not store.exists()
