@@ -168,6 +168,7 @@ def _runs() -> Any:
 @api.get(
     "/partners/syncs",
     response={200: RunPage, **ERRORS},
+    operation_id="list_sync_runs",
     summary="List sync runs",
     description="Every run, newest first: syncs, edits and reverts, applied or refused.",
 )
@@ -181,6 +182,7 @@ def list_syncs(request: HttpRequest, page: Query[Page]) -> HttpResponse:
 @api.get(
     "/partners/syncs/{run_id}",
     response={200: RunDetail, 404: Error, **ERRORS},
+    operation_id="get_sync_run",
     summary="One sync run with its changes",
     description="The run, and its ledger entries (`changes`, paginated by limit/offset).",
 )
@@ -197,6 +199,7 @@ def get_sync(request: HttpRequest, run_id: Path[int], page: Query[Page]) -> Http
 @api.post(
     "/partners/syncs/{run_id}/revert",
     response={200: RevertResponse, 404: Error, **ERRORS},
+    operation_id="revert_sync_run",
     summary="Revert a sync run",
     description=(
         "A dry run unless `dry_run` is false: records the run added are removed, updated ones "
@@ -241,6 +244,8 @@ def revert(
 @api.get(
     "/partners/changes",
     response={200: ChangePage, **ERRORS},
+    operation_id="list_tier_changes",
+    by_alias=True,  # "from" is a Python keyword: the schema's field is `from_`, aliased
     summary="Tier changes (promotions, demotions, new, removed)",
     description="The tier-change report's entries for a period, an OEM or a run, oldest first.",
 )

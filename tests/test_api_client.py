@@ -36,7 +36,7 @@ def test_the_served_schema_is_valid_openapi_with_unique_operation_ids(client):
     schema = client.get("/v1/openapi.json").json()
     validate(schema)  # raises, naming the first problem (e.g. a duplicate operationId)
     count = sum(len(ops) for ops in schema["paths"].values())
-    assert len(operation_ids(schema)) == count == 4
+    assert len(operation_ids(schema)) == count == 8
     for ops in schema["paths"].values():
         for op in ops.values():
             assert {"401", "429"} <= set(op["responses"])
@@ -101,7 +101,7 @@ def test_a_generated_client_reaches_every_operation_of_a_live_server(
     settings.VAULT_ROOT = tmp_path / "vault"
     settings.VAULT_ROOT.mkdir()
     write_csv(input_dir / "partners_a.csv", [["Acme", "Gold", "P", "Cisco", "", ""]])
-    run_sync(apply=True)
+    run_id = run_sync(apply=True).run_id
     boss = django_user_model.objects.create_superuser("boss", "b@example.com", "pw")
     token = create_token(boss)[1]
     client = generated.AuthenticatedClient(base_url=live_server.url, token=token)
@@ -127,11 +127,32 @@ def test_a_generated_client_reaches_every_operation_of_a_live_server(
         assert result.dry_run is False and str(note) in result.files_written
         assert note.exists()
 
+    def list_sync_runs(op: ModuleType) -> None:
+        page = op.sync(client=client, limit=10)
+        assert page.count == 1 and page.items[0].id == run_id and page.items[0].source == "cli"
+
+    def get_sync_run(op: ModuleType) -> None:
+        run = op.sync(client=client, run_id=run_id)
+        assert run.changes.count == 1 and run.changes.items[0].action == "added"
+
+    def revert_sync_run(op: ModuleType) -> None:
+        result = op.sync(client=client, run_id=run_id, body=models.RevertRequest(dry_run=True))
+        assert result.reverts == run_id and [r.name for r in result.removed] == ["Acme"]
+
+    def list_tier_changes(op: ModuleType) -> None:
+        page = op.sync(client=client, run=run_id)
+        [change] = page.items
+        assert (change.from_, change.to, change.direction) == (None, "Gold", "new")
+
     calls: dict[str, Callable[[ModuleType], None]] = {
         "list_partner_tiers": list_partner_tiers,
         "sync_partner_tiers": sync_partner_tiers,
         "preview_obsidian_export": preview_obsidian_export,
         "export_to_obsidian": export_to_obsidian,
+        "list_sync_runs": list_sync_runs,
+        "get_sync_run": get_sync_run,
+        "revert_sync_run": revert_sync_run,
+        "list_tier_changes": list_tier_changes,
     }
     schema = json.loads((tmp_path / "openapi.json").read_text())
     operations = generated_operations(generated)
