@@ -86,6 +86,31 @@ def db_contents(db: Path) -> frozenset[tuple]:
     return frozenset(rows)
 
 
+def ledger_problems(db: Path) -> list[str]:
+    """The ledger replayed from nothing must give the table as it is, and every entry's run
+    must be an applied one: a change never exists without its entry and its run."""
+    with sqlite3.connect(db) as conn:
+        entries = conn.execute(
+            "SELECT l.record_id, l.action, l.new, r.applied FROM partners_ledgerentry l "
+            "JOIN partners_syncrun r ON r.id = l.run_id ORDER BY l.id"
+        ).fetchall()
+        rows = conn.execute(f"SELECT id, {', '.join(COMPARED)} FROM partners_partnertier")
+        table = {row[0]: row[1:] for row in rows.fetchall()}
+    problems = [f"entry of record {e[0]} belongs to a run not applied" for e in entries if not e[3]]
+    state: dict[int, dict] = {}
+    for record_id, action, new, _ in entries:
+        if action == "removed":
+            state.pop(record_id, None)
+        else:
+            state.setdefault(record_id, {}).update(json.loads(new))
+    replayed = {rid: tuple(values.get(f) for f in COMPARED) for rid, values in state.items()}
+    if replayed != table:
+        problems.append(
+            f"the ledger replays to {len(replayed)} records, the table has {len(table)}"
+        )
+    return problems
+
+
 def db_records(db: Path) -> list[dict]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row

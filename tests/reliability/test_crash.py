@@ -22,6 +22,7 @@ from tests.reliability.harness import (
     environment,
     generate,
     key,
+    ledger_problems,
     manage,
     run_and_kill,
     store_problems,
@@ -83,6 +84,7 @@ def test_a_killed_sync_leaves_one_whole_state_and_the_next_run_repairs_it(world)
 
         assert db_contents(db) in (before_db, states[target]), f"kill {attempt}: mixed database"
         assert store_problems(store, before_store, db) == [], f"kill {attempt}"
+        assert ledger_problems(db) == [], f"kill {attempt}"
         start = time.perf_counter()
         manage(env, "sync_partners", str(inputs[target]), "--apply")
         duration = time.perf_counter() - start  # kill within a run as long as this machine's now
