@@ -407,4 +407,7 @@ def test_concurrent_uploads_stay_within_both_quotas(settings, django_user_model)
     per_user = Counter(Upload.objects.values_list("user__username", flat=True))
     assert max(per_user.values()) <= 2
     assert sum(len(data) for data in Upload.objects.values_list("data", flat=True)) <= size * 5
-    assert refused  # 4 users × 2 uploads kept would be 8,000 bytes: some were refused
+    # Whether anyone was refused depends on the interleaving (a user whose first upload comes
+    # while the total is full is; one who already holds an upload drops their own instead),
+    # so only the bounds are asserted; every refusal said why.
+    assert all("nothing was stored" in message for message in refused)

@@ -224,7 +224,7 @@ def test_ensure_superuser_shows_the_address_it_is_given(client):
 
 def test_make_run_passes_its_host_and_port_and_loads_samples_only_into_an_empty_database():
     proc = subprocess.run(
-        ["make", "-n", "run", "HOST=0.0.0.0", "PORT=9123"],
+        ["make", "--no-print-directory", "-n", "run", "HOST=0.0.0.0", "PORT=9123"],
         cwd=settings.BASE_DIR,
         capture_output=True,
         text=True,
