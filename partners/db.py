@@ -82,7 +82,7 @@ def read_row(pk: int) -> Row | None:
     return found[0] if found else None
 
 
-def read_rows_by_id(ids: Sequence[int], chunk: int = 500) -> list[Row]:
+def read_rows_by_id(ids: Sequence[int], chunk: int = 2000) -> list[Row]:
     columns = [*COLUMNS[:-2], time_as_text("created_at"), time_as_text("updated_at")]
     rows: list[Row] = []
     with connection.cursor() as cursor:
@@ -207,7 +207,7 @@ def update(pairs: Iterable[tuple[int, Record]]) -> None:
             cursor.executemany(sql, params)
 
 
-def delete(ids: Sequence[int], chunk: int = 500) -> None:
+def delete(ids: Sequence[int], chunk: int = 2000) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]

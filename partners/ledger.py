@@ -77,7 +77,7 @@ def record_added(*, run_id: int, user_id: int | None, at: str, after_id: int) ->
 
 
 def record_removed(
-    ids: Sequence[int], *, run_id: int, user_id: int | None, at: str, chunk: int = 500
+    ids: Sequence[int], *, run_id: int, user_id: int | None, at: str, chunk: int = 2000
 ) -> None:
     """Entries for records about to be deleted (call before deleting them)."""
     head = [run_id, db.db_time()(at), user_id]
