@@ -58,10 +58,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_sync.py
+	$(BIN)/python benchmarks/bench_sync.py --databases sqlite,postgres
 	$(BIN)/python benchmarks/bench_admin.py
 	$(BIN)/python benchmarks/bench_obsidian.py
 	$(BIN)/python benchmarks/bench_api.py
+	$(BIN)/python benchmarks/bench_ledger.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage staticfiles
