@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportModelAdmin
@@ -41,6 +42,7 @@ from partners.normalize import identity_key
 from partners.obsidian import OEM_FOLDER, VaultError, export_obsidian, vault_root
 from partners.preview import changes_csv, preview
 from partners.records import COMPARED
+from partners.report import ReportError, as_csv, period, summarize, tier_changes
 from partners.resources import PartnerTierResource
 from partners.revert import RevertConflicts, RevertError, revert_run
 from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
@@ -490,6 +492,9 @@ class SyncRunAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("<int:run_id>/revert/", wrap(self.revert_view), name="partners_syncrun_revert"),
+            path(
+                "tier-changes/", wrap(self.tier_changes_view), name="partners_syncrun_tier_changes"
+            ),
             *super().get_urls(),
         ]
 
@@ -503,6 +508,34 @@ class SyncRunAdmin(admin.ModelAdmin):
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
+
+    def tier_changes_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The tier-change report for a period and an OEM, on a page or as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = {name: request.GET.get(name, "").strip()[:200] for name in ("since", "until", "oem")}
+        context: dict[str, Any] = {"form": form, "limit": PREVIEW_ROWS}
+        try:
+            when = period(form["since"] or None, form["until"] or None)
+        except ReportError as exc:
+            context["error"] = str(exc)
+        else:
+            changes = list(tier_changes(when, oem=form["oem"] or None))
+            if request.GET.get("format") == "csv":
+                response = StreamingHttpResponse(as_csv(changes), content_type="text/csv")
+                response["Content-Disposition"] = 'attachment; filename="tier-changes.csv"'
+                return response
+            context.update(
+                changes=changes[:PREVIEW_ROWS],
+                summary=list(summarize(changes).items()),
+                count=len(changes),
+                capped=len(changes) > PREVIEW_ROWS,
+                csv_query=urlencode({**form, "format": "csv"}),
+            )
+        context.update(self.admin_site.each_context(request), title="Tier changes")
+        context["opts"] = self.model._meta
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/partners/syncrun/tier_changes.html", context)
 
     def revert_view(self, request: HttpRequest, run_id: int) -> HttpResponse:
         """The revert's preview (view permission) and its confirm (sync permission)."""

@@ -145,3 +145,32 @@ def test_reverting_needs_the_sync_permission(synced, django_user_model, input_di
     assert "Revert this sync" not in page
     assert client.post(revert_url, {"fingerprint": "x"}).status_code == 403
     assert PartnerTier.objects.get().tier == "Platinum"
+
+
+def test_the_tier_changes_page_filters_by_period_and_oem_and_downloads_csv(
+    admin_client, synced, input_dir
+):
+    write_csv(input_dir / "partners_a.csv", [["Acme", "Gold", "P", "Cisco", "Ana", ""]])
+    run_sync(apply=True)
+    url = reverse("admin:partners_syncrun_tier_changes")
+    listing = admin_client.get(reverse("admin:partners_syncrun_changelist")).content.decode()
+    assert url in listing
+    page = admin_client.get(url, {"since": "2020-01-01", "oem": "cisco"})
+    html = page.content.decode()
+    assert page.status_code == 200 and "↑ up" in html and "Acme" in html
+    assert page.context["summary"] == [
+        ("Cisco", {"up": 1, "down": 0, "new": 1, "removed": 0, "changed": 0})
+    ]
+    assert admin_client.get(url, {"oem": "dell"}).context["changes"] == []
+    download = admin_client.get(url, {"since": "2020-01-01", "format": "csv"})
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert lines[0].startswith("at,run_id,source") and len(lines) == 3
+    bad = admin_client.get(url, {"since": "soon"})
+    assert "not a date or time" in bad.content.decode()
+
+
+def test_the_tier_changes_page_needs_the_view_permission(synced, django_user_model):
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    assert client.get(reverse("admin:partners_syncrun_tier_changes")).status_code == 403
