@@ -126,6 +126,22 @@ class LedgerEntry(models.Model):
         return f"{self.action} {self.oem} / {self.name}"
 
 
+class StoreState(models.Model):
+    """What the store file held when it was last written, and from which state of the ledger.
+
+    A no-op sync compares this with the file instead of rendering 100,000 records only to find
+    them unchanged; anything else (a failed write, a file changed by hand) renders again.
+    """
+
+    path = models.CharField(max_length=1000, unique=True)
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    ledger_id = models.BigIntegerField()  # the newest ledger entry the file reflects
+
+    def __str__(self) -> str:
+        return self.path
+
+
 class Upload(models.Model):
     """A file uploaded in the admin, kept between its preview and its confirm.
 

@@ -6,6 +6,7 @@ always gives the same bytes and a no-op sync leaves the file untouched.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -86,11 +87,58 @@ def render_chunks(records: Iterable[StoredRecord]) -> Iterator[bytes]:
 
 
 def write_store(records: Iterable[StoredRecord], path: Path | None = None) -> bool:
-    """Render and write the store if its bytes changed. Call while holding the sync lock."""
+    """Render and write the store if its bytes changed, and remember what it holds. Call while
+    holding the sync lock."""
     path = path or store_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(path)
-    return write_if_changed(path, render_chunks(records))
+    digest = hashlib.sha256()
+
+    def hashed() -> Iterator[bytes]:
+        for chunk in render_chunks(records):
+            digest.update(chunk)
+            yield chunk
+
+    written = write_if_changed(path, hashed())
+    _remember(path, digest.hexdigest())
+    return written
+
+
+def _ledger_head() -> int:
+    from partners.models import LedgerEntry
+
+    return LedgerEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def _remember(path: Path, sha256: str) -> None:
+    from partners.models import StoreState
+
+    status = path.stat()
+    StoreState.objects.update_or_create(
+        path=str(path.resolve()),
+        defaults={
+            "sha256": sha256,
+            "size": status.st_size,
+            "ledger_id": _ledger_head(),
+        },
+    )
+
+
+def is_current(path: Path | None = None) -> bool:
+    """Whether the file holds what was last written, from the ledger as it is now: then a
+    write that changed nothing need not render the store again."""
+    from partners.models import StoreState
+
+    path = path or store_path()
+    state = StoreState.objects.filter(path=str(path.resolve())).first()
+    try:
+        status = path.stat()
+    except OSError:
+        return False
+    if state is None or state.ledger_id != _ledger_head() or state.size != status.st_size:
+        return False
+    with path.open("rb") as handle:  # hashing 40 MB takes a few hundredths of a second
+        return hashlib.file_digest(handle, "sha256").hexdigest() == state.sha256
 
 
 def refresh_store() -> bool:

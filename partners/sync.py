@@ -25,7 +25,7 @@ from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, loa
 from partners.locking import SyncBusy, sync_lock
 from partners.normalize import format_timestamp, identity_key, oem_alias_map
 from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
-from partners.store import store_path, write_store
+from partners.store import is_current, store_path, write_store
 
 __all__ = [
     "InputError",
@@ -364,7 +364,10 @@ def applying_run(
 
 
 def _write_store(result: SyncResult) -> None:
-    state = _final_state(result.plan, result.prune) if result.whole_table else db.read_rows()
+    plan = result.plan
+    if not (plan.added or plan.updated or (result.prune and plan.missing)) and is_current():
+        return  # Optimization: nothing changed and the file holds the last write; no render
+    state = _final_state(plan, result.prune) if result.whole_table else db.read_rows()
     try:
         result.store_written = write_store(state)
     except OSError as exc:

@@ -68,3 +68,36 @@ def test_a_store_that_cannot_be_written_fails_the_sync_and_records_why(
     run = SyncRun.objects.get()
     assert "No space left on device" in run.errors[0]
     assert PartnerTier.objects.count() == 1  # the data is applied; the next run writes the store
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("damage", ["deleted", "edited", "edited, times kept"])
+def test_a_no_op_sync_restores_a_store_that_was_changed_behind_its_back(input_dir, store, damage):
+    from partners.sync import run_sync
+    from tests.helpers import write_csv
+
+    write_csv(input_dir / "partners_a.csv", [["Acme", "Gold", "P", "Cisco", "", ""]])
+    assert run_sync(apply=True).store_written
+    good = store.read_bytes()
+    times = store.stat()
+    if damage == "deleted":
+        store.unlink()
+    else:
+        store.write_bytes(good.replace(b"Gold", b"Gxld"))
+        if damage == "edited, times kept":
+            os.utime(store, ns=(times.st_atime_ns, times.st_mtime_ns))
+    result = run_sync(apply=True)
+    assert result.summary["added"] == result.summary["updated"] == 0
+    assert result.store_written and store.read_bytes() == good
+
+
+@pytest.mark.django_db
+def test_a_no_op_sync_leaves_an_intact_store_alone(input_dir, store):
+    from partners.sync import run_sync
+    from tests.helpers import write_csv
+
+    write_csv(input_dir / "partners_a.csv", [["Acme", "Gold", "P", "Cisco", "", ""]])
+    run_sync(apply=True)
+    before = store.stat().st_mtime_ns
+    assert run_sync(apply=True).store_written is False
+    assert store.stat().st_mtime_ns == before
