@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -355,8 +360,6 @@ def test_the_command_prints_the_json_result(input_dir, vault, settings):
     settings.VAULT_ROOT = vault
     sync(input_dir, SEED)
     out, _, code = run("export_obsidian", "--format", "json")
-    import json
-
     data = json.loads(out)
     assert code == 0
     assert list(data)[:6] == [
@@ -440,3 +443,120 @@ def test_temp_files_left_by_a_killed_export_are_swept_and_others_kept(input_dir,
 
     assert not leftover.exists()
     assert mine.read_text() == "a person's file"
+
+
+# Non-regular files in the vault. An export of three OEMs takes well under a second; 30 s
+# leaves room for a busy 2-core CI machine while a hang on a FIFO still fails the test.
+HANG_SECONDS = 30
+
+
+@contextmanager
+def fails_if_it_hangs(seconds: float = HANG_SECONDS) -> Iterator[None]:
+    """SIGALRM interrupts a blocking open() of a FIFO and fails the test instead."""
+
+    def hung(signum, frame):
+        raise TimeoutError(f"the export hung for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def make_folder(path: Path) -> None:
+    path.mkdir()
+    (path / "inside.md").write_text("a person's file\n")
+
+
+NOT_REGULAR = {
+    "fifo": (make_fifo, stat.S_ISFIFO, "is a FIFO, not a regular file"),
+    "folder": (make_folder, stat.S_ISDIR, "is a folder, not a regular file"),
+}
+
+
+@pytest.mark.parametrize("name", ["Cisco.md", "OEM Index.md"])
+@pytest.mark.parametrize("kind", sorted(NOT_REGULAR))
+def test_it_skips_a_fifo_or_folder_at_a_notes_path_as_a_conflict(input_dir, vault, kind, name):
+    make, is_kind, reason = NOT_REGULAR[kind]
+    folder = oem_dir(vault)
+    folder.mkdir(parents=True)
+    make(folder / name)
+    sync(input_dir, SEED)
+
+    with fails_if_it_hangs():
+        out, err, code = run("export_obsidian", "--vault", str(vault), "--format", "json")
+
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["conflicts"] == [{"path": str(folder / name), "reason": reason}]
+    assert is_kind(os.lstat(folder / name).st_mode)
+    written = {"Cisco.md", "Nutanix.md", "OEM Index.md"} - {name}
+    assert sorted(Path(p).name for p in data["files_written"]) == sorted(written)
+    if kind == "folder":
+        assert (folder / name / "inside.md").read_text() == "a person's file\n"
+
+
+def test_a_fifo_note_stays_a_conflict_on_every_export_and_a_dry_run(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    note = oem_dir(vault) / "Cisco.md"
+    note.unlink()
+    os.mkfifo(note)
+
+    with fails_if_it_hangs():
+        dry = export_obsidian(vault, dry_run=True)
+        again = [export_obsidian(vault) for _ in range(2)]
+
+    for result in (dry, *again):
+        assert result.conflicts == [{"path": str(note), "reason": "is a FIFO, not a regular file"}]
+    assert stat.S_ISFIFO(os.lstat(note).st_mode)
+
+
+def test_it_trashes_a_note_past_a_fifo_a_folder_and_a_dangling_link_in_the_trash(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    trash = vault / ".trash"
+    trash.mkdir()
+    os.mkfifo(trash / "Nutanix.md")
+    make_folder(trash / "Nutanix 1.md")
+    (trash / "Nutanix 2.md").symlink_to(vault / "gone.md")
+    sync(input_dir, SEED[:2])
+
+    with fails_if_it_hangs():
+        result = export_obsidian(vault, prune=True)
+
+    assert result.conflicts == []
+    assert result.trashed == [str(trash / "Nutanix 3.md")]
+    assert "Nutanix" in (trash / "Nutanix 3.md").read_text()
+    assert stat.S_ISFIFO(os.lstat(trash / "Nutanix.md").st_mode)
+    assert (trash / "Nutanix 1.md" / "inside.md").exists()
+    assert os.readlink(trash / "Nutanix 2.md") == str(vault / "gone.md")
+
+
+@pytest.mark.parametrize(
+    "make", [make_fifo, lambda p: p.write_text("not a folder\n")], ids=["fifo", "file"]
+)
+def test_it_keeps_the_note_when_the_trash_is_not_a_folder(input_dir, vault, make):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    make(vault / ".trash")
+    note = oem_dir(vault) / "Nutanix.md"
+    sync(input_dir, SEED[:2])
+
+    with fails_if_it_hangs():
+        out, err, code = run(
+            "export_obsidian", "--vault", str(vault), "--prune", "--format", "json"
+        )
+
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["conflicts"] == [{"path": str(note), "reason": ".trash is not a folder"}]
+    assert data["trashed"] == []
+    assert note.exists()
