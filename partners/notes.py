@@ -121,7 +121,11 @@ def find_block(body: str) -> tuple[int, int] | None:
 
 
 def block(content: str) -> str:
-    return f"{BEGIN}\n{content.rstrip()}\n{END}"
+    """The markers with a blank line on each inner side: without it CommonMark renderers
+    read the end marker as part of the last bullet or as one more table row. A note written
+    before had none; its block differs from this, so it is rewritten once, then left alone."""
+    inner = content.lstrip("\n").rstrip()
+    return f"{BEGIN}\n\n{inner}\n\n{END}"
 
 
 def owned_match(frontmatter: Mapping[str, Any], owned: Mapping[str, Any]) -> bool:

@@ -72,7 +72,7 @@ def test_the_seed_example_note_is_reproduced(input_dir, vault):
         "### Red River Technology\n- **Tier**: Gold\n- **Program**: Cisco PTP\n"
         f"- **POC**: John Doe\n- **Notes**: Premier partner\n- **Updated**: {STAMP}"
     )
-    assert f"{BEGIN}\n{expected_block}\n{END}\n" in cisco
+    assert f"\n\n{BEGIN}\n\n{expected_block}\n\n{END}\n" in cisco
     assert frontmatter(cisco) == {
         "oem": "Cisco",
         "oem_id": oem_id("Cisco"),
@@ -197,6 +197,78 @@ def test_a_damaged_note_is_reported_and_left_byte_identical(input_dir, vault, da
     assert note.read_bytes() == before
     assert "conflicts" in out and reason in out
     assert "Nutanix.md" in out  # the rest was exported
+
+
+def marker_tokens(text: str) -> list[tuple[str, int, str, list[str]]]:
+    """How markdown-it (CommonMark with tables) reads each line naming a marker: the opening
+    token of the block that holds it, its nesting level, its text and its inline parts."""
+    tokens = MarkdownIt("commonmark").enable("table").parse(text.split("---\n", 2)[2])
+    return [
+        (tokens[i - 1].type, tokens[i - 1].level, t.content, [c.type for c in t.children or []])
+        for i, t in enumerate(tokens)
+        if t.type == "inline" and "partner-tiers" in t.content
+    ]
+
+
+# Each marker alone in a top-level paragraph of plain text: not in a list item, not a row.
+STANDALONE = [("paragraph_open", 0, BEGIN, ["text"]), ("paragraph_open", 0, END, ["text"])]
+
+
+def test_it_renders_each_marker_as_its_own_paragraph_after_bullets_and_tables(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    folder = oem_dir(vault)
+    # The OEM notes' blocks end in a bullet, the index's in a table row.
+    assert (folder / "Cisco.md").read_text().split(END)[0].rstrip().endswith(STAMP)
+    assert (folder / "OEM Index.md").read_text().split(END)[0].rstrip().endswith("|")
+    for name in ("Cisco.md", "Nutanix.md", "OEM Index.md"):
+        assert marker_tokens((folder / name).read_text()) == STANDALONE, name
+
+
+def test_it_renders_the_markers_of_inactive_notes_and_their_index_list_alone(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    sync(input_dir, SEED[:2])
+    export_obsidian(vault)
+    folder = oem_dir(vault)
+    # The inactive note's block ends in a sentence, the index's in a list item.
+    assert (folder / "Nutanix.md").read_text().split(END)[0].rstrip().endswith(".")
+    assert "## Inactive" in (folder / "OEM Index.md").read_text()
+    for name in ("Nutanix.md", "OEM Index.md"):
+        assert marker_tokens((folder / name).read_text()) == STANDALONE, name
+
+
+def old_layout(text: str) -> str:
+    """A note as exports before the blank lines around the markers wrote it."""
+    return text.replace(f"{BEGIN}\n\n", f"{BEGIN}\n").replace(f"\n\n{END}", f"\n{END}")
+
+
+def test_it_rewrites_an_old_layout_note_once_and_keeps_the_persons_blank_lines(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    folder = oem_dir(vault)
+    fresh = {p.name: p.read_text() for p in folder.iterdir()}
+
+    def persons(text: str, gap: str) -> str:  # a person's lines hugging or spaced from the block
+        return text.replace(BEGIN, f"Mine above{gap}{BEGIN}").replace(
+            f"{END}\n", f"{END}{gap}Mine below\n"
+        )
+
+    gaps = {"Cisco.md": "\n", "Nutanix.md": "\n\n\n", "OEM Index.md": "\n\n"}
+    for name, gap in gaps.items():
+        assert old_layout(fresh[name]) != fresh[name]
+        (folder / name).write_text(persons(old_layout(fresh[name]), gap))
+
+    migrated = export_obsidian(vault)
+
+    assert sorted(Path(p).name for p in migrated.files_written) == sorted(gaps)
+    for name, gap in gaps.items():
+        assert (folder / name).read_text() == persons(fresh[name], gap)
+    before = mtimes(folder)
+    time.sleep(0.01)
+    again = export_obsidian(vault)
+    assert again.files_written == [] and len(again.files_unchanged) == 3
+    assert mtimes(folder) == before
 
 
 def test_an_export_with_no_data_change_writes_nothing(input_dir, vault):
@@ -338,7 +410,7 @@ def test_the_note_layout_comes_from_an_overridable_template(input_dir, vault, tm
     export_obsidian(vault)
 
     assert (
-        f"{BEGIN}\n# Cisco\n* Global Tech Partners\n* Red River Technology\n{END}"
+        f"{BEGIN}\n\n# Cisco\n* Global Tech Partners\n* Red River Technology\n\n{END}"
         in (oem_dir(vault) / "Cisco.md").read_text()
     )
 
