@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -269,6 +270,63 @@ def test_it_rewrites_an_old_layout_note_once_and_keeps_the_persons_blank_lines(i
     again = export_obsidian(vault)
     assert again.files_written == [] and len(again.files_unchanged) == 3
     assert mtimes(folder) == before
+
+
+MARKER_VALUES = [
+    "see partner-tiers:end here",
+    BEGIN,
+    END,
+    "Partner-Tiers : Begin",
+    "PARTNER-TIERS:END and %% partner-tiers:begin %%",
+    "partner\\-tiers:end",
+]
+FIELDS = ["name", "tier", "program", "oem", "poc", "notes"]
+
+
+def rows_with(field: str, values: list[str]) -> list[list[str]]:
+    rows = []
+    for i, value in enumerate(values):
+        row = dict(zip(FIELDS, [f"Partner {i}", "Gold", "P", "Acme", "", ""], strict=True))
+        row[field] = value
+        rows.append([row[f] for f in FIELDS])
+    return rows
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_it_escapes_marker_text_in_every_field_so_the_note_exports_again(input_dir, vault, field):
+    rows = rows_with(field, MARKER_VALUES)
+    sync(input_dir, rows)
+    folder = oem_dir(vault)
+
+    results = [export_obsidian(vault) for _ in range(3)]
+    oems = dict.fromkeys(r[3] for r in rows)
+    sync(input_dir, [*rows, *[["Newcomer", "Bronze", "P", oem, "", ""] for oem in oems]])
+    results.append(export_obsidian(vault))
+
+    assert [r.conflicts for r in results] == [[], [], [], []]
+    assert results[1].files_written == results[2].files_written == []
+    stored = PartnerTier.objects.exclude(name="Newcomer").values_list(field, flat=True)
+    notes = [p for p in folder.iterdir() if p.name != "OEM Index.md"]
+    shown = ""
+    for note in notes:
+        text = note.read_text()
+        body = text.split("---\n", 2)[2]  # the frontmatter may quote values as they are
+        assert body.count(BEGIN) == body.count(END) == 1, note.name
+        assert marker_tokens(text) == STANDALONE, note.name
+        assert "### Newcomer" in body
+        shown += html.unescape(MarkdownIt("commonmark").render(body))
+    for value in stored:  # readable as it was given
+        assert value in shown, value
+
+
+def test_it_escapes_marker_text_in_oem_names_shown_in_the_index(input_dir, vault):
+    sync(input_dir, rows_with("oem", MARKER_VALUES))
+    results = [export_obsidian(vault) for _ in range(2)]
+    assert [r.conflicts for r in results] == [[], []]
+    index = (oem_dir(vault) / "OEM Index.md").read_text().split("---\n", 2)[2]
+    assert index.count(BEGIN) == index.count(END) == 1
+    shown = html.unescape(MarkdownIt("commonmark").enable("table").render(index))
+    assert "|see partner-tiers:end here]]" in shown and f"|{BEGIN}]]" in shown
 
 
 def test_an_export_with_no_data_change_writes_nothing(input_dir, vault):
