@@ -2,7 +2,8 @@
 
 The vault is shared with a person (and Obsidian Sync, iCloud or git), so: a note is written
 only when its bytes change; only the block between the markers and the exporter's own
-properties are ever changed; a note that cannot be updated safely is reported, not touched;
+properties are ever changed; a note that cannot be updated safely is reported, not touched,
+and anything but a regular file where a note goes (a FIFO, a folder) is never even opened;
 notes are found again by their `oem_id` and never renamed; nothing is written outside the
 OEM folder (or `.trash/`), whatever symlinks the vault holds; nothing is ever deleted.
 """

@@ -618,6 +618,7 @@ def test_it_skips_a_fifo_or_folder_at_a_notes_path_as_a_conflict(input_dir, vaul
     folder = oem_dir(vault)
     folder.mkdir(parents=True)
     make(folder / name)
+    make(folder / "Projects.md")  # where no note goes: not the exporter's business
     sync(input_dir, SEED)
 
     with fails_if_it_hangs():
