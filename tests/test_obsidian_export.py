@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from partners.filenames import oem_id
@@ -327,6 +329,38 @@ def test_it_escapes_marker_text_in_oem_names_shown_in_the_index(input_dir, vault
     assert index.count(BEGIN) == index.count(END) == 1
     shown = html.unescape(MarkdownIt("commonmark").enable("table").render(index))
     assert "|see partner-tiers:end here]]" in shown and f"|{BEGIN}]]" in shown
+
+
+# Pieces a marker is made of (and of near misses), so that examples spell markers often.
+MARKER_LIKE = st.lists(
+    st.sampled_from(["partner-tiers", "Partner-Tiers", ":", " : ", "begin", "END", "%%", " "])
+    | st.sampled_from(["\\", "-", "partner", "tiers", "x"]),
+    min_size=1,
+    max_size=8,
+).map("".join)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.tuples(st.sampled_from(FIELDS), MARKER_LIKE), min_size=1, max_size=4))
+@example([("notes", "see partner-tiers:end here"), ("oem", "%% partner-tiers:begin %%")])
+def test_any_marker_like_text_in_any_field_never_makes_a_conflict(tmp_path_factory, cases):
+    vault = tmp_path_factory.mktemp("vault")
+    PartnerTier.objects.all().delete()
+    for i, (field, text) in enumerate(cases):
+        row: dict[str, str | None] = {"name": f"P{i}", "tier": "Gold", "program": "P"}
+        row |= {"oem": "Acme", "poc": None, "notes": None}
+        row[field] = f"{text} {i}"
+        PartnerTier.objects.create(**row)
+
+    results = [export_obsidian(vault) for _ in range(2)]
+
+    assert [r.conflicts for r in results] == [[], []]
+    assert results[1].files_written == []
 
 
 def test_an_export_with_no_data_change_writes_nothing(input_dir, vault):
