@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from partners import db
 from partners.allocation import bulk_allocation
-from partners.atomic import fsync_dir, sweep_temp_files, write_if_changed
+from partners.atomic import fsync_dir, sweep_temp_files, write_atomic
 from partners.filenames import fold, note_name, oem_id
 from partners.locking import sync_lock
 from partners.notes import (
@@ -313,6 +313,9 @@ class Exporter:
         except NoteConflict as exc:
             self.result.conflicts.append({"path": shown, "reason": str(exc)})
             return False
+        if note is not None and text == note.text:
+            self.result.files_unchanged.append(shown)
+            return False
         if self.dry_run:
             self.result.files_written.append(shown)
             return True
@@ -325,10 +328,10 @@ class Exporter:
         if note is None and os.path.lexists(path):
             self.result.conflicts.append({"path": shown, "reason": "appeared during the export"})
             return False
-        if write_if_changed(path, text.encode("utf-8")):
-            self.result.files_written.append(shown)
-        else:
-            self.result.files_unchanged.append(shown)
+        # The old text is known and was checked just above, so unlike write_if_changed nothing
+        # opens the file at `path` again (a FIFO swapped in since then cannot block the export).
+        write_atomic(path, text.encode("utf-8"))
+        self.result.files_written.append(shown)
         return True
 
     def _inactive(self, note: Note) -> None:
