@@ -16,10 +16,12 @@ from partners.normalize import identity_key
 MAX_BYTES = 120  # of the name, before ".md"
 REMOVED = frozenset('?<>:*|"[]#^%')
 DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})  # controls, zero-width, bidi
+# Windows' device names, with any extension; the superscript digits and the console's
+# CONIN$/CONOUT$ are devices too (the list Python 3.13's `os.path.isreserved` uses).
 RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"}
-    | {f"COM{i}" for i in range(1, 10)}
-    | {f"LPT{i}" for i in range(1, 10)}
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"COM{d}" for d in "123456789¹²³"}
+    | {f"LPT{d}" for d in "123456789¹²³"}
 )
 
 

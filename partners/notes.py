@@ -21,6 +21,11 @@ _FRONTMATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^---[ \t]*(?:\r?\n|\Z
 # `[`), tags, block references, comments (%%), highlights (==), math ($), HTML (<>), entities
 # and tables (|). Parentheses, `+` and `!` mean nothing without them and stay readable.
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~%=$^]|&(?=#?\w+;))")
+# The hyphen of "partner-tiers" in a value is escaped (`partner\-tiers`, still shown as
+# partner-tiers) so that no value can spell a marker: a note reading "see partner-tiers:end"
+# would otherwise look like a damaged marker on every export. Optimization: matched from the
+# hyphen (rare), ten times faster than looking for the word.
+_MARKER_NAME = re.compile(r"-(?<=partner-)(?=tiers)", re.IGNORECASE)
 
 
 class NoteConflict(Exception):
@@ -33,8 +38,10 @@ def escape(value: str | None) -> str:
         return ""
     # Optimization: most values are one clean line with nothing to escape.
     if value.isprintable() and "  " not in value and not _MARKDOWN.search(value):
-        return value.strip()
-    return _MARKDOWN.sub(r"\\\1", " ".join(value.split()))
+        text = value.strip()
+    else:
+        text = _MARKDOWN.sub(r"\\\1", " ".join(value.split()))
+    return _MARKER_NAME.sub(r"\\-", text) if "-" in text else text
 
 
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff]")
@@ -47,7 +54,9 @@ def needs_escaping(values: list[str]) -> bool:
     """Optimization: whether any of `values` (non-empty, trimmed) needs `escape`, checked
     for all of them at once at C speed; usually none does."""
     joined = " ".join(values)
-    return not joined.isprintable() or "  " in joined or _SPECIAL.search(joined) is not None
+    if not joined.isprintable() or "  " in joined or _SPECIAL.search(joined) is not None:
+        return True
+    return "-" in joined and _MARKER_NAME.search(joined) is not None
 
 
 def yaml_string(value: str) -> str:
@@ -121,7 +130,11 @@ def find_block(body: str) -> tuple[int, int] | None:
 
 
 def block(content: str) -> str:
-    return f"{BEGIN}\n{content.rstrip()}\n{END}"
+    """The markers with a blank line on each inner side: without it CommonMark renderers
+    read the end marker as part of the last bullet or as one more table row. A note written
+    before had none; its block differs from this, so it is rewritten once, then left alone."""
+    inner = content.lstrip("\n").rstrip()
+    return f"{BEGIN}\n\n{inner}\n\n{END}"
 
 
 def owned_match(frontmatter: Mapping[str, Any], owned: Mapping[str, Any]) -> bool:

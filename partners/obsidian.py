@@ -2,7 +2,8 @@
 
 The vault is shared with a person (and Obsidian Sync, iCloud or git), so: a note is written
 only when its bytes change; only the block between the markers and the exporter's own
-properties are ever changed; a note that cannot be updated safely is reported, not touched;
+properties are ever changed; a note that cannot be updated safely is reported, not touched,
+and anything but a regular file where a note goes (a FIFO, a folder) is never even opened;
 notes are found again by their `oem_id` and never renamed; nothing is written outside the
 OEM folder (or `.trash/`), whatever symlinks the vault holds; nothing is ever deleted.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from django.utils import timezone
 
 from partners import db
 from partners.allocation import bulk_allocation
-from partners.atomic import fsync_dir, sweep_temp_files, write_if_changed
+from partners.atomic import fsync_dir, sweep_temp_files, write_atomic
 from partners.filenames import fold, note_name, oem_id
 from partners.locking import sync_lock
 from partners.notes import (
@@ -101,10 +103,8 @@ class Note:
 
     @classmethod
     def read(cls, path: Path) -> Note:
-        if path.is_symlink():
-            return cls(path, "", conflict="is a symbolic link")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path)
             source = split_frontmatter(text)[0] or ""
         except (UnicodeDecodeError, OSError) as exc:
             return cls(path, "", conflict=f"cannot be read: {exc}")
@@ -118,6 +118,33 @@ class Note:
         if self._parsed is None:
             self._parsed = read_frontmatter(split_frontmatter(self.text)[0])
         return self._parsed
+
+
+def not_regular(mode: int) -> str | None:
+    """Why a file of this mode is no note (None for a regular file). Like rsync, such files
+    are skipped: opening a FIFO blocks the export while it holds the sync lock, opening a
+    device may do anything, and a folder or link is not the person's note text."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]
+    kind = next((name for test, name in kinds if test(mode)), "a device")
+    return f"is {kind}, not a regular file"
+
+
+def read_regular(path: Path) -> str:
+    """The text of a regular file; NoteConflict for anything else, which is never opened."""
+    reason = not_regular(os.lstat(path).st_mode)
+    if reason:
+        raise NoteConflict(reason)
+    # Should it be swapped for a FIFO or a link since the lstat, neither blocks nor follows.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with open(fd, "rb") as handle:
+        reason = not_regular(os.fstat(fd).st_mode)
+        if reason:
+            raise NoteConflict(reason)
+        return handle.read().decode("utf-8")
 
 
 def vault_root(given: str | Path | None = None) -> Path:
@@ -240,9 +267,9 @@ class Exporter:
         return [
             Note.read(Path(entry.path))
             for entry in os.scandir(folder)
-            if entry.name.endswith(".md")
-            and not entry.name.startswith(".")
-            and (entry.is_file() or entry.is_symlink())
+            # Folders, FIFOs and links too: their names are taken, and an OEM whose note
+            # would be one of them is a conflict (Note.read never opens them).
+            if entry.name.endswith(".md") and not entry.name.startswith(".")
         ]
 
     def _new_path(self, folder: Path, oem: str, ident: str, taken: set[str]) -> Path:
@@ -292,6 +319,9 @@ class Exporter:
         except NoteConflict as exc:
             self.result.conflicts.append({"path": shown, "reason": str(exc)})
             return False
+        if note is not None and text == note.text:
+            self.result.files_unchanged.append(shown)
+            return False
         if self.dry_run:
             self.result.files_written.append(shown)
             return True
@@ -301,10 +331,13 @@ class Exporter:
         if note is not None and _changed_since_read(path, note.text):
             self.result.conflicts.append({"path": shown, "reason": "changed during the export"})
             return False
-        if write_if_changed(path, text.encode("utf-8")):
-            self.result.files_written.append(shown)
-        else:
-            self.result.files_unchanged.append(shown)
+        if note is None and os.path.lexists(path):
+            self.result.conflicts.append({"path": shown, "reason": "appeared during the export"})
+            return False
+        # The old text is known and was checked just above, so unlike write_if_changed nothing
+        # opens the file at `path` again (a FIFO swapped in since then cannot block the export).
+        write_atomic(path, text.encode("utf-8"))
+        self.result.files_written.append(shown)
         return True
 
     def _inactive(self, note: Note) -> None:
@@ -340,19 +373,36 @@ class Exporter:
 
     def _trash(self, path: Path) -> None:
         trash = self.vault / TRASH
-        if trash.exists() and not _inside(trash.resolve(), self.vault):
-            self.result.conflicts.append({"path": str(path), "reason": ".trash leads outside"})
+        reason = None
+        if os.path.lexists(trash):
+            if not _inside(trash.resolve(), self.vault):
+                reason = ".trash leads outside"
+            elif not trash.is_dir():
+                reason = ".trash is not a folder"
+        if reason:
+            self.result.conflicts.append({"path": str(path), "reason": reason})
             return
         target = trash / path.name
         counter = 1
-        while target.exists():
+        # lexists: a FIFO, folder or dangling link already there is passed over, never
+        # opened or replaced.
+        while os.path.lexists(target):
             target = trash / f"{path.stem} {counter}{path.suffix}"
             counter += 1
-        self.result.trashed.append(str(target))
         if self.dry_run:
+            self.result.trashed.append(str(target))
             return
-        trash.mkdir(exist_ok=True)
-        os.replace(path, target)
+        try:
+            reason = not_regular(os.lstat(path).st_mode)
+            if reason is None:
+                trash.mkdir(exist_ok=True)
+                os.replace(path, target)
+        except OSError as exc:
+            reason = f"could not be moved to .trash: {exc}"
+        if reason:
+            self.result.conflicts.append({"path": str(path), "reason": reason})
+            return
+        self.result.trashed.append(str(target))
         fsync_dir(trash)
         fsync_dir(path.parent)
 
@@ -375,7 +425,7 @@ class Exporter:
             {"oems": oems, "tiers": MAIN_TIERS, "inactive": inactive_links}
         )
         owned = {"type": "oem-index", "oem_count": len(oems)}
-        note = Note.read(path) if path.exists() or path.is_symlink() else None
+        note = Note.read(path) if os.path.lexists(path) else None
         self._write(path, note, owned, content)
 
 
@@ -396,8 +446,8 @@ def _inactive_name(note: Note) -> str:
 
 def _changed_since_read(path: Path, text: str) -> bool:
     try:
-        return path.read_text(encoding="utf-8") != text
-    except (OSError, UnicodeDecodeError):
+        return read_regular(path) != text
+    except (OSError, UnicodeDecodeError, NoteConflict):
         return True
 
 

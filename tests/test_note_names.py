@@ -15,6 +15,8 @@ from partners.obsidian import export_obsidian
 
 RESERVED = ["CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10))]
 RESERVED += [f"LPT{i}" for i in range(1, 10)]
+# Devices too, though rarer in lists: the superscript digits and the console.
+RESERVED += ["COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³", "CONIN$", "CONOUT$"]
 
 HOSTILE = [
     "../../etc/passwd",
@@ -109,6 +111,27 @@ def test_reserved_names_are_prefixed_and_empty_names_fall_back_to_the_id():
     assert note_name("Con.txt", "x") == "_Con.txt"
     assert note_name("...", "dots-12345678") == "dots-12345678"
     assert note_name("\u200b\u200b", "zw-12345678") == "zw-12345678"
+
+
+@pytest.mark.parametrize(
+    "oem",
+    ["COM¹", "com²", "COM³.md", "LPT¹", "lpt².txt", "Lpt³", "CONIN$", "conin$.md", "CONOUT$"]
+    + ["Conout$.tar.gz", "COM¹ ", "com³ .txt"],
+)
+def test_it_prefixes_superscript_com_lpt_and_console_device_names(oem):
+    assert note_name(oem, "x") == "_" + oem.strip()
+
+
+@pytest.mark.django_db
+def test_it_exports_superscript_and_console_device_oems_with_the_prefix(tmp_path):
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    _insert(["COM¹", "conin$", "CONOUT$.md"])
+
+    result = export_obsidian(vault)
+
+    names = sorted(Path(p).name for p in result.files_written)
+    assert names == ["OEM Index.md", "_COM¹.md", "_CONOUT$.md.md", "_conin$.md"]
 
 
 def test_long_names_are_cut_at_a_character_boundary_with_room_for_a_suffix():

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import signal
+import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from partners.filenames import oem_id
@@ -67,7 +75,7 @@ def test_the_seed_example_note_is_reproduced(input_dir, vault):
         "### Red River Technology\n- **Tier**: Gold\n- **Program**: Cisco PTP\n"
         f"- **POC**: John Doe\n- **Notes**: Premier partner\n- **Updated**: {STAMP}"
     )
-    assert f"{BEGIN}\n{expected_block}\n{END}\n" in cisco
+    assert f"\n\n{BEGIN}\n\n{expected_block}\n\n{END}\n" in cisco
     assert frontmatter(cisco) == {
         "oem": "Cisco",
         "oem_id": oem_id("Cisco"),
@@ -192,6 +200,167 @@ def test_a_damaged_note_is_reported_and_left_byte_identical(input_dir, vault, da
     assert note.read_bytes() == before
     assert "conflicts" in out and reason in out
     assert "Nutanix.md" in out  # the rest was exported
+
+
+def marker_tokens(text: str) -> list[tuple[str, int, str, list[str]]]:
+    """How markdown-it (CommonMark with tables) reads each line naming a marker: the opening
+    token of the block that holds it, its nesting level, its text and its inline parts."""
+    tokens = MarkdownIt("commonmark").enable("table").parse(text.split("---\n", 2)[2])
+    return [
+        (tokens[i - 1].type, tokens[i - 1].level, t.content, [c.type for c in t.children or []])
+        for i, t in enumerate(tokens)
+        if t.type == "inline" and "partner-tiers" in t.content
+    ]
+
+
+# Each marker alone in a top-level paragraph of plain text: not in a list item, not a row.
+STANDALONE = [("paragraph_open", 0, BEGIN, ["text"]), ("paragraph_open", 0, END, ["text"])]
+
+
+def test_it_renders_each_marker_as_its_own_paragraph_after_bullets_and_tables(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    folder = oem_dir(vault)
+    # The OEM notes' blocks end in a bullet, the index's in a table row.
+    assert (folder / "Cisco.md").read_text().split(END)[0].rstrip().endswith(STAMP)
+    assert (folder / "OEM Index.md").read_text().split(END)[0].rstrip().endswith("|")
+    for name in ("Cisco.md", "Nutanix.md", "OEM Index.md"):
+        assert marker_tokens((folder / name).read_text()) == STANDALONE, name
+
+
+def test_it_renders_the_markers_of_inactive_notes_and_their_index_list_alone(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    sync(input_dir, SEED[:2])
+    export_obsidian(vault)
+    folder = oem_dir(vault)
+    # The inactive note's block ends in a sentence, the index's in a list item.
+    assert (folder / "Nutanix.md").read_text().split(END)[0].rstrip().endswith(".")
+    assert "## Inactive" in (folder / "OEM Index.md").read_text()
+    for name in ("Nutanix.md", "OEM Index.md"):
+        assert marker_tokens((folder / name).read_text()) == STANDALONE, name
+
+
+def old_layout(text: str) -> str:
+    """A note as exports before the blank lines around the markers wrote it."""
+    return text.replace(f"{BEGIN}\n\n", f"{BEGIN}\n").replace(f"\n\n{END}", f"\n{END}")
+
+
+def test_it_rewrites_an_old_layout_note_once_and_keeps_the_persons_blank_lines(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    folder = oem_dir(vault)
+    fresh = {p.name: p.read_text() for p in folder.iterdir()}
+
+    def persons(text: str, gap: str) -> str:  # a person's lines hugging or spaced from the block
+        return text.replace(BEGIN, f"Mine above{gap}{BEGIN}").replace(
+            f"{END}\n", f"{END}{gap}Mine below\n"
+        )
+
+    gaps = {"Cisco.md": "\n", "Nutanix.md": "\n\n\n", "OEM Index.md": "\n\n"}
+    for name, gap in gaps.items():
+        assert old_layout(fresh[name]) != fresh[name]
+        (folder / name).write_text(persons(old_layout(fresh[name]), gap))
+
+    migrated = export_obsidian(vault)
+
+    assert sorted(Path(p).name for p in migrated.files_written) == sorted(gaps)
+    for name, gap in gaps.items():
+        assert (folder / name).read_text() == persons(fresh[name], gap)
+    before = mtimes(folder)
+    time.sleep(0.01)
+    again = export_obsidian(vault)
+    assert again.files_written == [] and len(again.files_unchanged) == 3
+    assert mtimes(folder) == before
+
+
+MARKER_VALUES = [
+    "see partner-tiers:end here",
+    BEGIN,
+    END,
+    "Partner-Tiers : Begin",
+    "PARTNER-TIERS:END and %% partner-tiers:begin %%",
+    "partner\\-tiers:end",
+]
+FIELDS = ["name", "tier", "program", "oem", "poc", "notes"]
+
+
+def rows_with(field: str, values: list[str]) -> list[list[str]]:
+    rows = []
+    for i, value in enumerate(values):
+        row = dict(zip(FIELDS, [f"Partner {i}", "Gold", "P", "Acme", "", ""], strict=True))
+        row[field] = value
+        rows.append([row[f] for f in FIELDS])
+    return rows
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_it_escapes_marker_text_in_every_field_so_the_note_exports_again(input_dir, vault, field):
+    rows = rows_with(field, MARKER_VALUES)
+    sync(input_dir, rows)
+    folder = oem_dir(vault)
+
+    results = [export_obsidian(vault) for _ in range(3)]
+    oems = dict.fromkeys(r[3] for r in rows)
+    sync(input_dir, [*rows, *[["Newcomer", "Bronze", "P", oem, "", ""] for oem in oems]])
+    results.append(export_obsidian(vault))
+
+    assert [r.conflicts for r in results] == [[], [], [], []]
+    assert results[1].files_written == results[2].files_written == []
+    stored = PartnerTier.objects.exclude(name="Newcomer").values_list(field, flat=True)
+    notes = [p for p in folder.iterdir() if p.name != "OEM Index.md"]
+    shown = ""
+    for note in notes:
+        text = note.read_text()
+        body = text.split("---\n", 2)[2]  # the frontmatter may quote values as they are
+        assert body.count(BEGIN) == body.count(END) == 1, note.name
+        assert marker_tokens(text) == STANDALONE, note.name
+        assert "### Newcomer" in body
+        shown += html.unescape(MarkdownIt("commonmark").render(body))
+    for value in stored:  # readable as it was given
+        assert value in shown, value
+
+
+def test_it_escapes_marker_text_in_oem_names_shown_in_the_index(input_dir, vault):
+    sync(input_dir, rows_with("oem", MARKER_VALUES))
+    results = [export_obsidian(vault) for _ in range(2)]
+    assert [r.conflicts for r in results] == [[], []]
+    index = (oem_dir(vault) / "OEM Index.md").read_text().split("---\n", 2)[2]
+    assert index.count(BEGIN) == index.count(END) == 1
+    shown = html.unescape(MarkdownIt("commonmark").enable("table").render(index))
+    assert "|see partner-tiers:end here]]" in shown and f"|{BEGIN}]]" in shown
+
+
+# Pieces a marker is made of (and of near misses), so that examples spell markers often.
+MARKER_LIKE = st.lists(
+    st.sampled_from(["partner-tiers", "Partner-Tiers", ":", " : ", "begin", "END", "%%", " "])
+    | st.sampled_from(["\\", "-", "partner", "tiers", "x"]),
+    min_size=1,
+    max_size=8,
+).map("".join)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.tuples(st.sampled_from(FIELDS), MARKER_LIKE), min_size=1, max_size=4))
+@example([("notes", "see partner-tiers:end here"), ("oem", "%% partner-tiers:begin %%")])
+def test_any_marker_like_text_in_any_field_never_makes_a_conflict(tmp_path_factory, cases):
+    vault = tmp_path_factory.mktemp("vault")
+    PartnerTier.objects.all().delete()
+    for i, (field, text) in enumerate(cases):
+        row: dict[str, str | None] = {"name": f"P{i}", "tier": "Gold", "program": "P"}
+        row |= {"oem": "Acme", "poc": None, "notes": None}
+        row[field] = f"{text} {i}"
+        PartnerTier.objects.create(**row)
+
+    results = [export_obsidian(vault) for _ in range(2)]
+
+    assert [r.conflicts for r in results] == [[], []]
+    assert results[1].files_written == []
 
 
 def test_an_export_with_no_data_change_writes_nothing(input_dir, vault):
@@ -333,7 +502,7 @@ def test_the_note_layout_comes_from_an_overridable_template(input_dir, vault, tm
     export_obsidian(vault)
 
     assert (
-        f"{BEGIN}\n# Cisco\n* Global Tech Partners\n* Red River Technology\n{END}"
+        f"{BEGIN}\n\n# Cisco\n* Global Tech Partners\n* Red River Technology\n\n{END}"
         in (oem_dir(vault) / "Cisco.md").read_text()
     )
 
@@ -355,8 +524,6 @@ def test_the_command_prints_the_json_result(input_dir, vault, settings):
     settings.VAULT_ROOT = vault
     sync(input_dir, SEED)
     out, _, code = run("export_obsidian", "--format", "json")
-    import json
-
     data = json.loads(out)
     assert code == 0
     assert list(data)[:6] == [
@@ -440,3 +607,121 @@ def test_temp_files_left_by_a_killed_export_are_swept_and_others_kept(input_dir,
 
     assert not leftover.exists()
     assert mine.read_text() == "a person's file"
+
+
+# Non-regular files in the vault. An export of three OEMs takes well under a second; 30 s
+# leaves room for a busy 2-core CI machine while a hang on a FIFO still fails the test.
+HANG_SECONDS = 30
+
+
+@contextmanager
+def fails_if_it_hangs(seconds: float = HANG_SECONDS) -> Iterator[None]:
+    """SIGALRM interrupts a blocking open() of a FIFO and fails the test instead."""
+
+    def hung(signum, frame):
+        raise TimeoutError(f"the export hung for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def make_folder(path: Path) -> None:
+    path.mkdir()
+    (path / "inside.md").write_text("a person's file\n")
+
+
+NOT_REGULAR = {
+    "fifo": (make_fifo, stat.S_ISFIFO, "is a FIFO, not a regular file"),
+    "folder": (make_folder, stat.S_ISDIR, "is a folder, not a regular file"),
+}
+
+
+@pytest.mark.parametrize("name", ["Cisco.md", "OEM Index.md"])
+@pytest.mark.parametrize("kind", sorted(NOT_REGULAR))
+def test_it_skips_a_fifo_or_folder_at_a_notes_path_as_a_conflict(input_dir, vault, kind, name):
+    make, is_kind, reason = NOT_REGULAR[kind]
+    folder = oem_dir(vault)
+    folder.mkdir(parents=True)
+    make(folder / name)
+    make(folder / "Projects.md")  # where no note goes: not the exporter's business
+    sync(input_dir, SEED)
+
+    with fails_if_it_hangs():
+        out, err, code = run("export_obsidian", "--vault", str(vault), "--format", "json")
+
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["conflicts"] == [{"path": str(folder / name), "reason": reason}]
+    assert is_kind(os.lstat(folder / name).st_mode)
+    written = {"Cisco.md", "Nutanix.md", "OEM Index.md"} - {name}
+    assert sorted(Path(p).name for p in data["files_written"]) == sorted(written)
+    if kind == "folder":
+        assert (folder / name / "inside.md").read_text() == "a person's file\n"
+
+
+def test_a_fifo_note_stays_a_conflict_on_every_export_and_a_dry_run(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    note = oem_dir(vault) / "Cisco.md"
+    note.unlink()
+    os.mkfifo(note)
+
+    with fails_if_it_hangs():
+        dry = export_obsidian(vault, dry_run=True)
+        again = [export_obsidian(vault) for _ in range(2)]
+
+    for result in (dry, *again):
+        assert result.conflicts == [{"path": str(note), "reason": "is a FIFO, not a regular file"}]
+    assert stat.S_ISFIFO(os.lstat(note).st_mode)
+
+
+def test_it_trashes_a_note_past_a_fifo_a_folder_and_a_dangling_link_in_the_trash(input_dir, vault):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    trash = vault / ".trash"
+    trash.mkdir()
+    os.mkfifo(trash / "Nutanix.md")
+    make_folder(trash / "Nutanix 1.md")
+    (trash / "Nutanix 2.md").symlink_to(vault / "gone.md")
+    sync(input_dir, SEED[:2])
+
+    with fails_if_it_hangs():
+        result = export_obsidian(vault, prune=True)
+
+    assert result.conflicts == []
+    assert result.trashed == [str(trash / "Nutanix 3.md")]
+    assert "Nutanix" in (trash / "Nutanix 3.md").read_text()
+    assert stat.S_ISFIFO(os.lstat(trash / "Nutanix.md").st_mode)
+    assert (trash / "Nutanix 1.md" / "inside.md").exists()
+    assert os.readlink(trash / "Nutanix 2.md") == str(vault / "gone.md")
+
+
+@pytest.mark.parametrize(
+    "make", [make_fifo, lambda p: p.write_text("not a folder\n")], ids=["fifo", "file"]
+)
+def test_it_keeps_the_note_when_the_trash_is_not_a_folder(input_dir, vault, make):
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    make(vault / ".trash")
+    note = oem_dir(vault) / "Nutanix.md"
+    sync(input_dir, SEED[:2])
+
+    with fails_if_it_hangs():
+        out, err, code = run(
+            "export_obsidian", "--vault", str(vault), "--prune", "--format", "json"
+        )
+
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["conflicts"] == [{"path": str(note), "reason": ".trash is not a folder"}]
+    assert data["trashed"] == []
+    assert note.exists()
