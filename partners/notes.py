@@ -137,7 +137,14 @@ def block(content: str) -> str:
     return f"{BEGIN}\n\n{inner}\n\n{END}"
 
 
+# Properties the exporter owns only some of the time: when `owned` lacks one, the note must
+# not keep it either (an OEM with records again is no longer inactive).
+SOMETIMES_OWNED = ("inactive_since",)
+
+
 def owned_match(frontmatter: Mapping[str, Any], owned: Mapping[str, Any]) -> bool:
+    if any(key in frontmatter for key in SOMETIMES_OWNED if key not in owned):
+        return False
     return all(frontmatter.get(key) == value for key, value in owned.items())
 
 
@@ -164,6 +171,9 @@ def merge_frontmatter(source: str | None, owned: Mapping[str, Any]) -> str:
         elif isinstance(value, list):
             value = [DoubleQuotedScalarString(v) if isinstance(v, str) else v for v in value]
         data[key] = value
+    for key in SOMETIMES_OWNED:
+        if key not in owned:
+            data.pop(key, None)
     out = io.StringIO()
     rt.dump(data, out)
     return out.getvalue()
@@ -175,7 +185,7 @@ def _only_owned(source: str | None, owned: Mapping[str, Any]) -> bool:
         return True
     if "#" in source:
         return False
-    return set(read_frontmatter(source)) <= set(owned)
+    return set(read_frontmatter(source)) <= {*owned, *SOMETIMES_OWNED}
 
 
 def compose(existing: str | None, owned: Mapping[str, Any], content: str) -> str:

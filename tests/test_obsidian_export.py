@@ -725,3 +725,24 @@ def test_it_keeps_the_note_when_the_trash_is_not_a_folder(input_dir, vault, make
     assert data["conflicts"] == [{"path": str(note), "reason": ".trash is not a folder"}]
     assert data["trashed"] == []
     assert note.exists()
+
+
+@pytest.mark.parametrize("person_property", [False, True])
+def test_an_oem_with_records_again_is_active_without_its_inactive_since(
+    input_dir, vault, person_property
+):
+    note = oem_dir(vault) / "Dell.md"
+    dell, cisco = ["Acme", "Gold", "P", "Dell", "", ""], ["Acme", "Gold", "P", "Cisco", "", ""]
+    sync(input_dir, [dell])
+    export_obsidian(vault)
+    sync(input_dir, [cisco])
+    export_obsidian(vault)
+    assert frontmatter(note.read_text())["status"] == "inactive"
+    if person_property:
+        note.write_text(note.read_text().replace('type: "oem"\n', 'type: "oem"\nmine: 1\n'))
+    sync(input_dir, [dell])
+    export_obsidian(vault)
+    properties = frontmatter(note.read_text())
+    assert properties["status"] == "active" and "inactive_since" not in properties
+    assert properties.get("mine") == (1 if person_property else None)
+    assert export_obsidian(vault).files_written == []
