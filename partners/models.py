@@ -120,6 +120,12 @@ class LedgerEntry(models.Model):
         indexes = [
             # A period's tier changes: `tier_changes --since/--until` walks this range only.
             models.Index(fields=["at"], name="ledger_at"),
+            # Each OEM note's "Recent changes": an OEM's last tier changes, newest first.
+            models.Index(
+                fields=["oem_key", "id"],
+                name="ledger_tier_changes_by_oem",
+                condition=models.Q(tier_from__isnull=False) | models.Q(tier_to__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -29,6 +29,7 @@ from partners.allocation import bulk_allocation
 from partners.atomic import fsync_dir, sweep_temp_files, write_atomic
 from partners.filenames import fold, note_name, oem_id
 from partners.locking import sync_lock
+from partners.normalize import identity_key
 from partners.notes import (
     NoteConflict,
     compose,
@@ -39,6 +40,7 @@ from partners.notes import (
     split_frontmatter,
     untouched,
 )
+from partners.report import recent_changes
 
 OEM_FOLDER = Path("30 Hubs") / "OEMs"
 INDEX_NAME = "OEM Index"
@@ -46,6 +48,14 @@ TRASH = ".trash"
 OWNED = {"oem", "oem_id", "type", "status", "partner_count", "tiers", "programs", "updated"}
 OWNED_INACTIVE = OWNED | {"inactive_since"}
 MAIN_TIERS = ["Platinum", "Gold", "Silver", "Bronze"]
+# A note's "Recent changes" line per direction (values arrive escaped).
+RECENT_LINES = {
+    "up": "↑ {name}: {old} → {new}",
+    "down": "↓ {name}: {old} → {new}",
+    "changed": "{name}: {old} → {new}",
+    "new": "new: {name}, {new}",
+    "removed": "removed: {name} (was {old})",
+}
 
 
 class VaultError(Exception):
@@ -223,6 +233,7 @@ class Exporter:
         self.template = engines["obsidian"].get_template("oem_note.md")
         self.index_template = engines["obsidian"].get_template("oem_index.md")
         self.cache: dict[str | None, str] = {}
+        self.recent: dict[str, list[dict[str, Any]]] = {}
 
     def run(self) -> ExportResult:
         folder = oem_folder(self.vault, create=not self.dry_run)
@@ -233,6 +244,7 @@ class Exporter:
         by_name = {fold(n.path.stem): n for n in notes}
         taken = set(by_name)
         groups = _by_oem(db.read_for_notes())
+        self.recent = self._recent_changes(groups)
         index_rows = []
         seen_ids: set[str] = set()
         for rows in sorted(groups.values(), key=lambda g: (g[0].oem.casefold(), g[0].oem)):
@@ -249,7 +261,7 @@ class Exporter:
             index_rows.append((oem, path, rows))
             if self.only is not None and rows[0].oem_key not in self.only:
                 continue  # not selected: listed in the index, its note left as it is
-            content = self._render(oem, rows)
+            content = self._render(oem, rows, key=rows[0].oem_key)
             self._write(path, note, owned, content)
         inactive = [n for i, n in by_id.items() if i not in seen_ids and _is_oem_note(n)]
         for note in sorted(inactive, key=lambda n: n.path.name):
@@ -281,7 +293,30 @@ class Exporter:
 
     # Writing notes.
 
-    def _render(self, oem: str, rows: list[db.NoteRow], inactive_since: str = "") -> str:
+    def _recent_changes(self, keys: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """OEMs' last tier changes from the ledger (PARTNERS_NOTE_RECENT_CHANGES; 0: none)."""
+        count = settings.PARTNERS_NOTE_RECENT_CHANGES
+        return recent_changes(keys, count) if count else {}
+
+    def _recent(self, key: str) -> list[dict[str, str]]:
+        if key not in self.recent:  # an inactive OEM's note: asked for one at a time
+            self.recent.update(self._recent_changes([key]) or {key: []})
+        cache = self.cache
+        return [
+            {
+                "date": change["date"],
+                "line": RECENT_LINES[change["direction"]].format(
+                    name=escape(change["name"]),
+                    old=_escape_cached(cache, change["from"]),
+                    new=_escape_cached(cache, change["to"]),
+                ),
+            }
+            for change in self.recent.get(key, [])
+        ]
+
+    def _render(
+        self, oem: str, rows: list[db.NoteRow], inactive_since: str = "", key: str = ""
+    ) -> str:
         rank = {tier: _tier_order(tier) for tier in {r.tier for r in rows}}
         ordered = sorted(rows, key=lambda r: (rank[r.tier], r.name.casefold(), r.name))
         values = [v for r in rows for v in (r.name, r.tier, r.program, r.poc, r.notes) if v]
@@ -299,7 +334,12 @@ class Exporter:
                 )
                 for r in ordered
             ]
-        context = {"oem": escape(oem), "partners": partners, "inactive_since": inactive_since}
+        context = {
+            "oem": escape(oem),
+            "partners": partners,
+            "inactive_since": inactive_since,
+            "recent": self._recent(key),
+        }
         return self.template.render(context)
 
     def _write(self, path: Path, note: Note | None, owned: dict[str, Any], content: str) -> bool:
@@ -360,7 +400,7 @@ class Exporter:
             "updated": str(front.get("updated", "")),
             "inactive_since": since,
         }
-        content = self._render(oem, [], inactive_since=since)
+        content = self._render(oem, [], inactive_since=since, key=identity_key(oem))
         if self.prune and not note.conflict:
             try:
                 clean = untouched(note.text, OWNED_INACTIVE)

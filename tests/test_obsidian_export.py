@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from partners.filenames import oem_id
-from partners.models import PartnerTier
+from partners.models import LedgerEntry, PartnerTier
 from partners.notes import BEGIN, END
 from partners.obsidian import VaultError, export_obsidian
 from partners.sync import run_sync
@@ -34,6 +34,12 @@ SEED = [
 ]
 HEADER = ["name", "tier", "program", "oem", "poc", "notes", "updated_at"]
 STAMP = "2025-10-30T20:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def seed_layout(settings):
+    """The seed's note layout exactly: the "Recent changes" list is tested on its own."""
+    settings.PARTNERS_NOTE_RECENT_CHANGES = 0
 
 
 @pytest.fixture
@@ -745,4 +751,45 @@ def test_an_oem_with_records_again_is_active_without_its_inactive_since(
     properties = frontmatter(note.read_text())
     assert properties["status"] == "active" and "inactive_since" not in properties
     assert properties.get("mine") == (1 if person_property else None)
+    assert export_obsidian(vault).files_written == []
+
+
+def test_each_note_ends_with_its_oems_recent_tier_changes(input_dir, vault, settings):
+    settings.PARTNERS_NOTE_RECENT_CHANGES = 3
+    sync(input_dir, SEED)
+    changed = [["Red River Technology", "Platinum", "Cisco PTP", "Cisco", "John Doe", ""]]
+    sync(input_dir, [*changed, *SEED[1:]], prune=True)
+    sync(input_dir, [[*changed[0][:1], "Silver", *changed[0][2:]], *SEED[1:]], prune=True)
+    export_obsidian(vault)
+    text = (oem_dir(vault) / "Cisco.md").read_text()
+    block = text[text.index("## Recent changes") : text.index(END)]
+    lines = [line for line in block.splitlines() if line.startswith("- ")]
+    today = LedgerEntry.objects.latest("id").at.date().isoformat()
+    assert lines == [
+        f"- {today} ↓ Red River Technology: Platinum → Silver",
+        f"- {today} ↑ Red River Technology: Gold → Platinum",
+        f"- {today} new: Global Tech Partners, Platinum",
+    ]
+    rendered = MarkdownIt().render(text)
+    assert "<h2>Recent changes</h2>" in rendered
+    assert f"<li>{lines[1][2:]}</li>" in rendered
+    assert export_obsidian(vault).files_written == []
+
+
+def test_recent_changes_can_be_turned_off(input_dir, vault, settings):
+    settings.PARTNERS_NOTE_RECENT_CHANGES = 0
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    assert "Recent changes" not in (oem_dir(vault) / "Cisco.md").read_text()
+
+
+def test_an_inactive_oems_note_lists_its_removals(input_dir, vault, settings):
+    settings.PARTNERS_NOTE_RECENT_CHANGES = 10
+    sync(input_dir, SEED)
+    export_obsidian(vault)
+    sync(input_dir, SEED[:2], prune=True)
+    export_obsidian(vault)
+    text = (oem_dir(vault) / "Nutanix.md").read_text()
+    assert 'status: "inactive"' in text
+    assert "removed: Tech Solutions (was Platinum)" in text
     assert export_obsidian(vault).files_written == []
