@@ -455,8 +455,8 @@ def _looks_like_csv(text: str) -> bool:
 class AliasRefused(Exception):
     def __init__(self, line: int) -> None:
         super().__init__(
-            f"line {line}: YAML aliases (*name) are not accepted; write each value out "
-            "(an alias can make a small file expand without bound)"
+            f"YAML aliases (*name) are not accepted (the anchor at line {line} is re-used); "
+            "write each value out: an alias can make a small file expand without bound"
         )
 
 
@@ -639,7 +639,7 @@ def _read_sheet(sheet: Any, loaded: LoadedFile, limits: Limits) -> None:
     for start, row in enumerate(sheet.iter_rows(values_only=True), start=1):
         cells += len(row)
         if start > SHEET_MAX_ROWS or cells > limits.cells:
-            _too_many_cells(name, start, cells, limits)
+            _too_many_cells(name, start, limits)
         if not _blank(row):
             header = row
             break
@@ -651,27 +651,29 @@ def _read_sheet(sheet: Any, loaded: LoadedFile, limits: Limits) -> None:
     text = 0
     rows = sheet.iter_rows(min_row=start + 1, max_col=width, values_only=True)
     for number, row in enumerate(rows, start=start + 1):
+        if number > SHEET_MAX_ROWS:
+            _too_many_cells(name, number, limits)
         if row is missing:
             continue
         cells += width
-        if number > SHEET_MAX_ROWS or cells > limits.cells:
-            _too_many_cells(name, number, cells, limits)
+        if cells > limits.cells:
+            _too_many_cells(name, number, limits)
         if _blank(row):
             missing = row
             continue
         values = {col: unescape_formula(row[i]) for i, col in columns.items()}
         text += sum(len(v) for v in values.values() if isinstance(v, str))
         if text > limits.text:
-            what = f"its cells hold more than {limits.text:,} characters of text by row {number:,}"
+            what = f"too much text by row {number:,} (is a long value in every row?)"
             raise limits.exceeded(name, what, limits.text, f"{TEXT_PER_BYTE} ×")
         loaded.rows.append(RawRow(number, values))
         if len(loaded.rows) > limits.records:
-            what = f"the sheet has more than {limits.records:,} records by row {number:,}"
+            what = f"too many records by row {number:,}"
             raise limits.exceeded(name, what, limits.records, f"1/{BYTES_PER_RECORD} of")
 
 
-def _too_many_cells(name: str, row: int, cells: int, limits: Limits) -> None:
+def _too_many_cells(name: str, row: int, limits: Limits) -> None:
     if row > SHEET_MAX_ROWS:
-        raise LoadError(name, f"row {row:,} is past a sheet's last row ({SHEET_MAX_ROWS:,})")
-    what = f"the sheet has more than {limits.cells:,} cells by row {row:,}"
+        raise LoadError(name, f"the sheet has rows past a sheet's last row ({SHEET_MAX_ROWS:,})")
+    what = f"too many cells by row {row:,} (rows × the header's columns)"
     raise limits.exceeded(name, what, limits.cells, f"1/{BYTES_PER_CELL} of")
