@@ -88,8 +88,7 @@ class Limits:
     def exceeded(self, name: str, what: str, limit: int, factor: str) -> LoadError:
         return LoadError(
             name,
-            f"{what}; the limit is {limit:,} ({factor} PARTNERS_UPLOAD_MAX_BYTES), "
-            "nothing was read",
+            f"{what}; the limit is {limit:,} ({factor} PARTNERS_UPLOAD_MAX_BYTES)",
         )
 
 
@@ -581,8 +580,7 @@ def _check_zip(data: bytes, name: str, limits: Limits) -> None:
             raise LoadError(
                 name,
                 f"XLSX member {info.filename} has a compression ratio of {ratio:,.0f}:1 "
-                f"({info.file_size:,} bytes inflated); the limit is {XLSX_MAX_RATIO}:1, "
-                "nothing was read",
+                f"({info.file_size:,} bytes inflated); the limit is {XLSX_MAX_RATIO}:1",
             )
     if total > limits.inflated:
         what = f"the XLSX would inflate to {total:,} bytes"

@@ -142,3 +142,15 @@ def files() -> dict[str, bytes]:
         "reject_bomb_shared_string.xlsx": shared_string_amplification(),
         "reject_bomb_yaml_aliases.yaml": yaml_aliases(),
     }
+
+
+# Why each refused bomb is refused, as every door says it.
+REASONS = {
+    "reject_bomb_wide_rows.xlsx": "too many cells by row 321 (rows × the header's columns); "
+    "the limit is 5,242,880 (1/2 of PARTNERS_UPLOAD_MAX_BYTES)",
+    "reject_bomb_past_the_last_row.xlsx": "rows past a sheet's last row (1,048,576)",
+    "reject_bomb_diluted_zip.xlsx": "xl/worksheets/sheet1.xml has a compression ratio of 343:1",
+    "reject_bomb_shared_string.xlsx": "too much text by row 10,466 (is a long value in every "
+    "row?); the limit is 52,428,800 (5 × PARTNERS_UPLOAD_MAX_BYTES)",
+    "reject_bomb_yaml_aliases.yaml": "YAML aliases (*name) are not accepted",
+}

@@ -24,6 +24,15 @@ from tests.reliability import bombs
 CORPUS = Path(__file__).resolve().parent / "corpus"
 FILES = sorted([*(p.name for p in CORPUS.iterdir()), *bombs.files()])
 FORMAT_INDEX = {".csv": "0", ".json": "1", ".xlsx": "2", ".yaml": "3"}
+REASONS = {
+    **bombs.REASONS,
+    "reject_xlsx_renamed.csv": "looks like an XLSX workbook, not CSV; choose XLSX",
+    "reject_pdf_renamed.csv": "looks like a PDF document, not CSV",
+    "reject_xls_renamed.csv": "looks like an Excel 97–2003 workbook (.xls)",
+    "reject_json_renamed.csv": "looks like JSON, not CSV; choose JSON",
+    "reject_docx_renamed.xlsx": "looks like a Word document, not XLSX",
+    "reject_png_renamed.csv": "looks like a PNG image, not CSV",
+}
 BOMB_SECONDS = 10.0  # each takes well under a second; the margin is for a busy CI machine
 
 
@@ -81,6 +90,7 @@ def expect(name: str, rejected: bool, shown: str, before: tuple, settings) -> No
         assert rejected, f"{name} was accepted"
         assert snapshot(settings) == before, f"{name} changed something"
         assert "Traceback" not in shown
+        assert REASONS.get(name, "") in shown, shown[:300]
         if name in bombs.files():
             assert not Upload.objects.exists(), f"{name} left a stored upload"
     else:
