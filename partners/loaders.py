@@ -637,7 +637,7 @@ def _read_sheet(sheet: Any, loaded: LoadedFile, limits: Limits) -> None:
     for start, row in enumerate(sheet.iter_rows(values_only=True), start=1):
         cells += len(row)
         if start > SHEET_MAX_ROWS or cells > limits.cells:
-            _too_many_cells(name, start, limits)
+            _sheet_too_big(name, start, limits)
         if not _blank(row):
             header = row
             break
@@ -650,12 +650,12 @@ def _read_sheet(sheet: Any, loaded: LoadedFile, limits: Limits) -> None:
     rows = sheet.iter_rows(min_row=start + 1, max_col=width, values_only=True)
     for number, row in enumerate(rows, start=start + 1):
         if number > SHEET_MAX_ROWS:
-            _too_many_cells(name, number, limits)
+            _sheet_too_big(name, number, limits)
         if row is missing:
             continue
         cells += width
         if cells > limits.cells:
-            _too_many_cells(name, number, limits)
+            _sheet_too_big(name, number, limits)
         if _blank(row):
             missing = row
             continue
@@ -670,7 +670,7 @@ def _read_sheet(sheet: Any, loaded: LoadedFile, limits: Limits) -> None:
             raise limits.exceeded(name, what, limits.records, f"1/{BYTES_PER_RECORD} of")
 
 
-def _too_many_cells(name: str, row: int, limits: Limits) -> None:
+def _sheet_too_big(name: str, row: int, limits: Limits) -> None:
     if row > SHEET_MAX_ROWS:
         raise LoadError(name, f"the sheet has rows past a sheet's last row ({SHEET_MAX_ROWS:,})")
     what = f"too many cells by row {row:,} (rows × the header's columns)"
