@@ -34,7 +34,9 @@ TEXT_PER_BYTE = 5  # characters of text: decoded CSV/JSON/YAML, or the sheet's k
 BYTES_PER_RECORD = 32  # records ≤ B / 32 (327,680 by default; the sample rows are ~60 bytes)
 BYTES_PER_CELL = 2  # XLSX cells read (rows × the header's columns) ≤ B / 2
 INFLATED_PER_BYTE = 10  # all XLSX members together, inflated
-FILE_PER_BYTE = 20  # any file read from disk, before it is read
+# Any file read from disk, checked before it is read: nothing larger could pass the limits
+# above (text is at most TEXT_PER_BYTE × B bytes, an XLSX is no bigger than it inflates to).
+FILE_PER_BYTE = INFLATED_PER_BYTE
 # A zip member inflating more than this (and past 1 MB) is a bomb whatever its neighbours: a
 # whole-archive ratio can be diluted with an incompressible member. Real sheets are ~5–15:1.
 XLSX_MAX_RATIO = 100
@@ -322,9 +324,11 @@ def _check_kind(data: bytes, name: str, fmt: str) -> None:
     raise LoadError(name, f"looks like {label}, not {fmt.upper()}; {advice}")
 
 
-def _check_text(text: str, name: str, limits: Limits) -> None:
-    if len(text) > limits.text:
-        what = f"the file holds {len(text):,} characters of text"
+def _check_text(data: bytes, name: str, limits: Limits) -> None:
+    """Checked on the bytes, before decoding: no encoding read here has fewer bytes than
+    characters, so this bounds the decoded text too."""
+    if len(data) > limits.text:
+        what = f"the file is {len(data):,} bytes of text"
         raise limits.exceeded(name, what, limits.text, f"{TEXT_PER_BYTE} ×")
 
 
@@ -360,10 +364,10 @@ def _unknown_warning(name: str, unknown: Iterable[str]) -> str:
 
 
 def _load_csv(data: bytes, name: str, digest: str, limits: Limits) -> LoadedFile:
+    _check_text(data, name, limits)
     text, warnings = decode_text(data, name)
     if "\x00" in text:
         raise LoadError(name, "contains NUL bytes; is it a CSV file?")
-    _check_text(text, name, limits)
     if text.lstrip()[:1] in ("{", "[") and _is_json(text):
         raise LoadError(name, "looks like JSON, not CSV; choose JSON")
     loaded = LoadedFile(name, digest, "Line", warnings=warnings)
@@ -429,10 +433,10 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _load_json(data: bytes, name: str, digest: str, limits: Limits) -> LoadedFile:
+    _check_text(data, name, limits)
     text, warnings = decode_text(data, name)
     if not text.strip():
         raise LoadError(name, "empty file")
-    _check_text(text, name, limits)
     try:
         document = json.loads(
             text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
@@ -497,10 +501,10 @@ def _yaml_loader() -> type:
 
 
 def _load_yaml(data: bytes, name: str, digest: str, limits: Limits) -> LoadedFile:
+    _check_text(data, name, limits)
     text, warnings = decode_text(data, name)
     if not text.strip():
         raise LoadError(name, "empty file")
-    _check_text(text, name, limits)
     loader = _yaml_loader()(text)
     # Optimization: an alias needs a `*`; without one the walk over every node is skipped.
     loader.check_aliases = "*" in text

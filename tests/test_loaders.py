@@ -240,7 +240,7 @@ def test_it_refuses_more_text_than_five_times_the_upload_limit(settings):
     with pytest.raises(LoadError) as caught:
         load_bytes(data, "big.csv")
     assert str(caught.value) == (
-        "Failed to load big.csv: the file holds 5,044 characters of text; the limit is 5,000 "
+        "Failed to load big.csv: the file is 5,044 bytes of text; the limit is 5,000 "
         "(5 × PARTNERS_UPLOAD_MAX_BYTES)"
     )
 
@@ -253,11 +253,11 @@ def test_it_refuses_more_records_than_a_32nd_of_the_upload_limit(settings):
     assert len(load_bytes(json.dumps([record] * 10).encode(), "ok.json").rows) == 10
 
 
-def test_it_refuses_a_file_twenty_times_the_upload_limit_before_reading_it(settings, tmp_path):
+def test_it_refuses_a_file_ten_times_the_upload_limit_before_reading_it(settings, tmp_path):
     settings.PARTNERS_UPLOAD_MAX_BYTES = 100
     path = tmp_path / "huge.csv"
-    path.write_bytes(b"x" * 2_001)
-    with pytest.raises(LoadError, match=r"the file is 2,001 bytes; the limit is 2,000 \(20 ×"):
+    path.write_bytes(b"x" * 1_001)
+    with pytest.raises(LoadError, match=r"the file is 1,001 bytes; the limit is 1,000 \(10 ×"):
         load_path(path)
 
 
