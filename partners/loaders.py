@@ -41,6 +41,7 @@ FILE_PER_BYTE = INFLATED_PER_BYTE
 # whole-archive ratio can be diluted with an incompressible member. Real sheets are ~5–15:1.
 XLSX_MAX_RATIO = 100
 XLSX_RATIO_FLOOR = 1024 * 1024
+SHARED_STRINGS = "xl/sharedStrings.xml"
 SHEET_MAX_ROWS = 1_048_576  # Excel's last row; a row number past it is not a real sheet
 WARNINGS_PER_KIND = 10  # then "… and N more like this"
 
@@ -579,6 +580,10 @@ def _check_zip(data: bytes, name: str, limits: Limits) -> None:
     total = 0
     for info in archive.infolist():
         total += info.file_size
+        if info.filename == SHARED_STRINGS and info.file_size > limits.text:
+            # openpyxl holds the whole table in memory, before any cell is read.
+            what = f"its shared strings would inflate to {info.file_size:,} bytes"
+            raise limits.exceeded(name, what, limits.text, f"{TEXT_PER_BYTE} ×")
         ratio = info.file_size / (info.compress_size or 1)
         if info.file_size > XLSX_RATIO_FLOOR and ratio > XLSX_MAX_RATIO:
             raise LoadError(

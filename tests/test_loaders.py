@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 
 from partners.loaders import LoadError, default_inputs, load_bytes, load_path
+from tests.reliability import bombs
 
 CSV = "name,tier,program,oem,poc,notes\nRed River,Gold,Cisco PTP,Cisco,John Doe,Premier\n"
 
@@ -268,6 +269,15 @@ def test_a_zip_member_past_the_ratio_is_refused_even_beside_incompressible_ones(
         archive.writestr("xl/media/noise.bin", os.urandom(60_000), zipfile.ZIP_STORED)
     with pytest.raises(LoadError, match=r"xl/worksheets/sheet1.xml has a compression ratio of"):
         load_bytes(buffer.getvalue(), "diluted.xlsx")
+
+
+def test_it_refuses_a_shared_string_table_larger_than_the_text_limit(settings):
+    settings.PARTNERS_UPLOAD_MAX_BYTES = 1_000
+    table = "".join(f"<si><t>s{n}</t></si>" for n in range(1_000))
+    shared = f'<sst xmlns="{bombs.MAIN}">{table}</sst>'.encode()
+    data = bombs.workbook(bombs.sheet_xml(bombs.header_row(None)), shared)
+    with pytest.raises(LoadError, match=r"its shared strings would inflate to [\d,]+ bytes; the"):
+        load_bytes(data, "strings.xlsx")
 
 
 # YAML aliases.
