@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from partners.loaders import NOT_A_RECORD, RAGGED, LoadedFile, _type_name
+from partners.loaders import (
+    NOT_A_RECORD,
+    RAGGED,
+    WARNINGS_PER_KIND,
+    LoadedFile,
+    _type_name,
+    collapse_count,
+)
 from partners.normalize import (
     clean,
     format_timestamp,
@@ -29,6 +36,9 @@ ALL_FIELDS = (*COMPARED, "created_at", "updated_at")
 # The seed's eight keys in the seed's order: the store, the API and the ledger use it.
 RECORD_FIELDS = ("name", "tier", "program", "oem", "poc", "notes", "updated_at", "created_at")
 MAX_LENGTH = {"name": 200, "tier": 100, "program": 200, "oem": 200, "poc": 200, "notes": 5000}
+# A file of a million bad rows gives the first errors and a count, not a million-entry
+# response, page or SyncRun; repeated warnings likewise (see `collapse`).
+ERRORS_KEPT = 1000
 
 
 def record_dict(record: Any) -> dict[str, str | None]:
@@ -85,6 +95,7 @@ class Problem:
     line: int
     field: str | None
     message: str
+    more: int = 0  # the final entry standing for this many errors not listed
 
     def __str__(self) -> str:
         return f"{self.file}: {self.position} {self.line}: {self.message}"
@@ -98,6 +109,36 @@ class Built:
     records: list[Record] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    omitted: list[Problem] = field(default_factory=list)  # the first error not kept
+    omitted_count: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    duplicate_count: int = 0
+
+    def error(self, problem: Problem) -> None:
+        if len(self.errors) < ERRORS_KEPT:
+            self.errors.append(problem)
+            return
+        if not self.omitted:
+            self.omitted.append(problem)
+        self.omitted_count += 1
+
+    def duplicate(self, warning: str) -> None:
+        if len(self.duplicates) < WARNINGS_PER_KIND:
+            self.duplicates.append(warning)
+        self.duplicate_count += 1
+
+    def close(self) -> None:
+        """The counts of what was left out, as the last error and the last warning."""
+        self.warnings += collapse_count(self.duplicates, self.duplicate_count)
+        if self.omitted:
+            first = self.omitted[0]
+            message = (
+                f"… and {self.omitted_count:,} more errors from here on "
+                f"(the first {ERRORS_KEPT:,} are listed)"
+            )
+            self.errors.append(
+                Problem(first.file, first.position, first.line, None, message, self.omitted_count)
+            )
 
 
 FieldError = tuple[str | None, str]
@@ -215,7 +256,7 @@ def _plain_columns(loaded: LoadedFile) -> Columns | None:
     return (names, list(map(normalize_tier, tiers)), programs, oems, *optional, *times)
 
 
-def _checked_rows(loaded: LoadedFile, errors: list[Problem]) -> Columns:
+def _checked_rows(loaded: LoadedFile, built: Built) -> Columns:
     """Row by row: every problem becomes an error; valid rows come back as columns."""
     kept: list[list[Any]] = [[] for _ in range(9)]
     numbers_are_text = loaded.position == "Row"  # spreadsheet cells
@@ -223,13 +264,14 @@ def _checked_rows(loaded: LoadedFile, errors: list[Problem]) -> Columns:
         values = row.values
         if NOT_A_RECORD in values:
             message = f"expected an object, not {values[NOT_A_RECORD]}"
-            errors.append(Problem(loaded.path, loaded.position, row.line, None, message))
+            built.error(Problem(loaded.path, loaded.position, row.line, None, message))
             continue
         out, problems = normalize_row(values, numbers_are_text)
         if RAGGED in values:
             problems.append((None, f"has {values[RAGGED]}"))
         if problems:
-            errors += [Problem(loaded.path, loaded.position, row.line, f, m) for f, m in problems]
+            for name, message in problems:
+                built.error(Problem(loaded.path, loaded.position, row.line, name, message))
             continue
         for column, value in zip(kept, [*(out[f] for f in ALL_FIELDS), row.line], strict=True):
             column.append(value)
@@ -272,7 +314,7 @@ def build_records(
         if columns is not None:
             columns = (*columns, loaded.lines())
         else:
-            columns = _checked_rows(loaded, built.errors)
+            columns = _checked_rows(loaded, built)
         names, tiers, programs, oems, pocs, notes, created, updated, lines = columns
         for raw in dict.fromkeys(oems):
             if raw not in resolved:
@@ -298,6 +340,7 @@ def build_records(
             )
         )
         _add_unique(records, seen, built)
+    built.close()
     return built
 
 
@@ -315,14 +358,14 @@ def _add_unique(records: list[Record], seen: dict[tuple[str, str], Record], buil
             seen[key] = record
             built.records.append(record)
         elif earlier.compared() == record.compared():
-            built.warnings.append(f"{record.where}: same record as {earlier.where}; counted once")
+            built.duplicate(f"{record.where}: same record as {earlier.where}; counted once")
         else:
             differing = [
                 f
                 for f, a, b in zip(COMPARED, earlier.compared(), record.compared(), strict=True)
                 if a != b
             ]
-            built.errors.append(
+            built.error(
                 Problem(
                     record.source,
                     record.position,

@@ -97,7 +97,7 @@ class SyncResult:
         """The seed's one-line form: `Validation failed: <first error>` (+ how many more)."""
         if not self.errors:
             return ""
-        more = len(self.errors) - 1
+        more = sum(error.more or 1 for error in self.errors) - 1
         return f"Validation failed: {self.errors[0]}" + (f" (and {more} more)" if more else "")
 
     def to_dict(self, *, with_unchanged: bool = True) -> dict[str, Any]:

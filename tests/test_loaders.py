@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
+from typing import Any
 
 import openpyxl
 import pytest
 
 from partners.loaders import LoadError, default_inputs, load_bytes, load_path
+from tests.reliability import bombs
 
 CSV = "name,tier,program,oem,poc,notes\nRed River,Gold,Cisco PTP,Cisco,John Doe,Premier\n"
 
@@ -130,7 +133,7 @@ def test_yaml_is_read_like_json():
     ]
 
 
-def xlsx_bytes(rows_: list[list[object]]) -> bytes:
+def xlsx_bytes(rows_: list[list[Any]]) -> bytes:
     book = openpyxl.Workbook()
     sheet = book.active
     for row in rows_:
@@ -195,3 +198,202 @@ def test_default_inputs_are_partners_files_in_sorted_order(tmp_path):
 def test_blank_lines_keep_line_numbers_when_every_record_is_one_line():
     data = b"name,tier,program,oem\nA,Gold,P,Cisco\n\n,,,\nB,Gold,P,Dell\n"
     assert [line for line, _ in rows(load_bytes(data, "x.csv"))] == [2, 5]
+
+
+# Reading XLSX: the first sheet, streamed, bounded.
+
+
+def workbook_bytes(sheets: dict[str, list[list[Any]]], active: int = 0) -> bytes:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows_ in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows_:
+            sheet.append(row)
+    book.active = active
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+HEADER_ROW: list[object] = ["name", "tier", "program", "oem"]
+
+
+def test_it_reads_the_first_sheet_in_workbook_order_not_the_active_one():
+    data = workbook_bytes(
+        {"Data": [HEADER_ROW, ["First", "Gold", "P", "Cisco"]], "Notes": [["scratch"]]}, active=1
+    )
+    assert [row.values["name"] for row in load_bytes(data, "x.xlsx").raw_rows()] == ["First"]
+
+
+def test_it_names_the_sheet_that_had_no_records():
+    data = workbook_bytes({"Data": [HEADER_ROW], "More": [HEADER_ROW, ["A", "Gold", "P", "C"]]})
+    with pytest.raises(LoadError, match=r"^Failed to load p.xlsx: sheet 'Data' has no records$"):
+        load_bytes(data, "p.xlsx")
+
+
+# Limits: all relative to PARTNERS_UPLOAD_MAX_BYTES.
+
+
+def test_it_refuses_more_text_than_five_times_the_upload_limit(settings):
+    settings.PARTNERS_UPLOAD_MAX_BYTES = 1_000
+    data = ("name,tier,program,oem,notes\n" + "A,Gold,P,Cisco," + "n" * 5_000 + "\n").encode()
+    with pytest.raises(LoadError) as caught:
+        load_bytes(data, "big.csv")
+    assert str(caught.value) == (
+        "Failed to load big.csv: the file is 5,044 bytes of text; the limit is 5,000 "
+        "(5 × PARTNERS_UPLOAD_MAX_BYTES)"
+    )
+
+
+def test_it_refuses_more_records_than_a_32nd_of_the_upload_limit(settings):
+    settings.PARTNERS_UPLOAD_MAX_BYTES = 320
+    record = {"name": "A", "tier": "Gold", "program": "P", "oem": "C"}
+    with pytest.raises(LoadError, match=r"11 records; the limit is 10 \(1/32 of PARTNERS_UP"):
+        load_bytes(json.dumps([record] * 11).encode(), "many.json")
+    assert len(load_bytes(json.dumps([record] * 10).encode(), "ok.json").rows) == 10
+
+
+def test_it_refuses_a_file_ten_times_the_upload_limit_before_reading_it(settings, tmp_path):
+    settings.PARTNERS_UPLOAD_MAX_BYTES = 100
+    path = tmp_path / "huge.csv"
+    path.write_bytes(b"x" * 1_001)
+    with pytest.raises(LoadError, match=r"the file is 1,001 bytes; the limit is 1,000 \(10 ×"):
+        load_path(path)
+
+
+def test_a_zip_member_past_the_ratio_is_refused_even_beside_incompressible_ones():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"<a>" + b" " * 5_000_000 + b"</a>")
+        archive.writestr("xl/media/noise.bin", os.urandom(60_000), zipfile.ZIP_STORED)
+    with pytest.raises(LoadError, match=r"xl/worksheets/sheet1.xml has a compression ratio of"):
+        load_bytes(buffer.getvalue(), "diluted.xlsx")
+
+
+def test_it_refuses_a_shared_string_table_larger_than_the_text_limit(settings):
+    settings.PARTNERS_UPLOAD_MAX_BYTES = 1_000
+    table = "".join(f"<si><t>s{n}</t></si>" for n in range(1_000))
+    shared = f'<sst xmlns="{bombs.MAIN}">{table}</sst>'.encode()
+    data = bombs.workbook(bombs.sheet_xml(bombs.header_row(None)), shared)
+    with pytest.raises(LoadError, match=r"its shared strings would inflate to [\d,]+ bytes; the"):
+        load_bytes(data, "strings.xlsx")
+
+
+# YAML aliases.
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- &r {name: A, tier: Gold, program: P, oem: C}\n- *r\n",
+        "- &t Gold\n- {name: A, tier: *t, program: P, oem: C}\n",
+        "base: &b {tier: Gold}\npartners:\n  - {<<: *b, name: A, program: P, oem: C}\n",
+        "partners: &p [*p]\n",
+    ],
+    ids=["record", "scalar", "merge-key", "recursive"],
+)
+def test_it_refuses_yaml_aliases_before_expanding_them(text):
+    with pytest.raises(LoadError, match=r"YAML aliases \(\*name\) are not accepted \(the anchor"):
+        load_bytes(text.encode(), "a.yaml")
+
+
+# A file that is another format than it says.
+
+XLSX_BYTES = workbook_bytes({"Data": [HEADER_ROW, ["A", "Gold", "P", "C"]]})
+
+
+def docx_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<document/>")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "fmt", "message"),
+    [
+        (XLSX_BYTES, "partners.csv", "csv", "looks like an XLSX workbook, not CSV; choose XLSX"),
+        (XLSX_BYTES, "partners.yaml", None, "looks like an XLSX workbook, not YAML; choose XLSX"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "p.csv", None, "looks like a PDF document, not CSV"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100,
+            "p.csv",
+            None,
+            "looks like an Excel 97–2003 workbook (.xls) or another old Office file, not CSV; "
+            "save it as CSV or XLSX",
+        ),
+        (docx_bytes(), "p.xlsx", None, "looks like a Word document, not XLSX"),
+        (b'[{"name": "A", "tier": "Gold"}]', "p.csv", None, "looks like JSON, not CSV; choose"),
+        (b"name,tier,program,oem\nA,Gold,P,C\n", "p.json", None, "looks like CSV, not JSON"),
+        (b"name,tier\nA,Gold\n", "p.xlsx", None, "not a zip archive; it looks like text"),
+    ],
+    ids=[
+        "xlsx-as-csv",
+        "xlsx-as-yaml",
+        "pdf",
+        "ole2-xls",
+        "docx",
+        "json-as-csv",
+        "csv-as-json",
+        "csv-as-xlsx",
+    ],
+)
+def test_it_names_the_format_the_bytes_really_are(data, name, fmt, message):
+    with pytest.raises(LoadError) as caught:
+        load_bytes(data, name, fmt)
+    assert str(caught.value).startswith(f"Failed to load {name}: ")
+    assert message in str(caught.value)
+
+
+# Mixed encodings.
+
+
+def test_a_mostly_utf8_file_with_one_windows_1252_line_is_decoded_line_by_line():
+    data = (
+        "name,tier,program,oem\nCafé Networks,Gold,P,Cisco\n".encode()
+        + "Crème Systems,Gold,P,Cisco\n".encode("cp1252")
+        + "Straße AG,Gold,P,Cisco\n".encode()
+    )
+    loaded = load_bytes(data, "mixed.csv")
+    names = [row.values["name"] for row in loaded.raw_rows()]
+    assert names == ["Café Networks", "Crème Systems", "Straße AG"]
+    assert loaded.warnings == ["mixed.csv: Line 3: not valid UTF-8, read as Windows-1252"]
+
+
+def test_windows_1252_line_warnings_are_collapsed_after_ten():
+    lines = ["name,tier,program,oem", "Café,Gold,P,Cisco"]
+    data = (
+        "\n".join(lines).encode()
+        + b"\n"
+        + b"".join(f"Cr\xe8me {n},Gold,P,Cisco\n".encode("latin-1") for n in range(25))
+    )
+    warnings = load_bytes(data, "mixed.csv").warnings
+    assert len(warnings) == 11 and warnings[0].startswith("mixed.csv: Line 3: ")
+    assert warnings[-1] == "… and 15 more like this"
+
+
+def test_a_byte_no_encoding_explains_is_refused_with_its_line():
+    with pytest.raises(
+        LoadError, match=r"not valid UTF-8 or Windows-1252 text \(line 2, byte 10\)"
+    ):
+        load_bytes(b"name,tier\n\x81\x8d\x8f,x\n", "bad.csv")
+
+
+# The admin's formula escape, undone.
+
+
+def test_csv_and_xlsx_cells_lose_exactly_the_exports_apostrophe():
+    header = ["name", "tier", "program", "oem", "poc", "notes"]
+    values = ["'=1+1", "Gold", "'-5", "Cisco", "''@a", "'plain"]
+    expected = {"name": "=1+1", "program": "-5", "poc": "'@a", "notes": "'plain"}
+    text = ",".join(header) + "\n" + ",".join(values) + "\n"
+    for loaded in (
+        load_bytes(text.encode(), "x.csv"),
+        load_bytes(xlsx_bytes([header, values]), "x.xlsx"),
+    ):
+        got = loaded.raw_rows()[0].values
+        assert {key: got[key] for key in expected} == expected
+    as_json = load_bytes(json.dumps([dict(zip(header, values, strict=True))]).encode(), "x.json")
+    assert as_json.rows[0].values["name"] == "'=1+1"  # JSON is never escaped, so kept

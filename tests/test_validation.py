@@ -147,3 +147,29 @@ def test_a_failed_apply_writes_nothing_but_its_sync_run(input_dir, store):
     assert run.applied is False
     assert run.errors[0]["field"] == "name"
     assert json.dumps(run.errors)
+
+
+def test_it_keeps_the_first_thousand_errors_and_counts_the_rest(input_dir):
+    path = input_dir / "p.csv"
+    path.write_text("name,tier,program,oem\n" + ",Gold,P,Cisco\n" * 1_500)
+    result = run_sync([path])
+    shown = result.sources[0]["path"]  # as the engine names the file
+    assert len(result.errors) == 1_001
+    assert str(result.errors[999]) == f"{shown}: Line 1001: missing name"
+    last = result.errors[-1]
+    assert str(last) == (
+        f"{shown}: Line 1002: … and 500 more errors from here on (the first 1,000 are listed)"
+    )
+    assert last.to_dict()["field"] is None
+    assert result.error_message.endswith("(and 1499 more)")
+
+
+def test_identical_duplicates_are_warned_about_ten_times_then_counted(input_dir):
+    path = input_dir / "p.csv"
+    path.write_text("name,tier,program,oem\n" + "Red River,Gold,P,Cisco\n" * 5_000)
+    result = run_sync([path])
+    shown = result.sources[0]["path"]
+    assert result.ok and len(result.plan.added) == 1
+    assert len(result.warnings) == 11
+    assert result.warnings[0] == f"{shown}: Line 3: same record as {shown}: Line 2; counted once"
+    assert result.warnings[-1] == "… and 4,989 more like this"

@@ -105,6 +105,11 @@ def csv_files() -> dict[str, bytes]:
             + "\n"
         ).encode(),
         "accept_lowercase_tier.csv": (HEADER + "Acme,platinum,P,nutanix,,\n").encode(),
+        "reject_pdf_renamed.csv": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+        "reject_xls_renamed.csv": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504,
+        "reject_json_renamed.csv": json.dumps([{"name": "Acme", "tier": "Gold"}]).encode(),
+        "accept_mixed_utf8_and_cp1252.csv": (HEADER + "Café,Gold,P,Cisco,,\n").encode()
+        + "Crème,Gold,P,Cisco,,\n".encode("cp1252"),
         "accept_numbers_as_text.csv": (HEADER + "12345,1,2,3,4,5\n").encode(),
     }
     return files
@@ -240,6 +245,8 @@ def xlsx_files() -> dict[str, bytes]:
             [header, ["=1+2", "Gold", '=HYPERLINK("x")', "Cisco"]]
         ),
         "accept_numbers.xlsx": xlsx([header, [123, "Gold", 4.0, "Cisco", None, None]]),
+        "reject_xlsx_renamed.csv": valid,
+        "reject_docx_renamed.xlsx": zipped({"word/document.xml": b"<document/>"}),
     }
     return files
 

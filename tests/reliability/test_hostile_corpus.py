@@ -1,25 +1,60 @@
 """Every file of the hostile corpus through every door: the command, the admin upload and the
 API. No traceback or 500 anywhere; a rejected file is named with its problem and changes
-nothing in the database, the store or the vault; an accepted one goes through."""
+nothing in the database, the store or the vault; an accepted one goes through.
+
+The corpus is the committed files plus the input bombs of `bombs.py`, generated at test time;
+a bomb is refused (or read) within BOMB_SECONDS and leaves no stored upload behind."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import time
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from partners.models import PartnerTier
+from partners.models import PartnerTier, Upload
 from partners.sync import run_sync
 from partners.tokens import create_token
 from tests.helpers import run, write_csv
+from tests.reliability import bombs
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
-FILES = sorted(p.name for p in CORPUS.iterdir())
+FILES = sorted([*(p.name for p in CORPUS.iterdir()), *bombs.files()])
 FORMAT_INDEX = {".csv": "0", ".json": "1", ".xlsx": "2", ".yaml": "3"}
+REASONS = {
+    **bombs.REASONS,
+    "reject_xlsx_renamed.csv": "looks like an XLSX workbook, not CSV; choose XLSX",
+    "reject_pdf_renamed.csv": "looks like a PDF document, not CSV",
+    "reject_xls_renamed.csv": "looks like an Excel 97–2003 workbook (.xls)",
+    "reject_json_renamed.csv": "looks like JSON, not CSV; choose JSON",
+    "reject_docx_renamed.xlsx": "looks like a Word document, not XLSX",
+    "reject_png_renamed.csv": "looks like a PNG image, not CSV",
+}
+BOMB_SECONDS = 10.0  # each takes well under a second; the margin is for a busy CI machine
+
+
+def corpus_bytes(name: str) -> bytes:
+    return bombs.files()[name] if name in bombs.files() else (CORPUS / name).read_bytes()
+
+
+class Timed:
+    """Wall time of one door's handling of a file; bombs must not take long."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> Timed:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        seconds = time.perf_counter() - self.started
+        if self.name in bombs.files():
+            assert seconds <= BOMB_SECONDS, f"{self.name} took {seconds:.1f} s"
+
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +63,7 @@ def test_the_corpus_is_large_and_has_both_kinds():
     assert len(FILES) >= 100
     assert sum(f.startswith("reject_") for f in FILES) >= 60
     assert sum(f.startswith("accept_") for f in FILES) >= 20
+    assert sum("_bomb_" in f for f in FILES) >= 6
 
 
 @pytest.fixture
@@ -54,6 +90,9 @@ def expect(name: str, rejected: bool, shown: str, before: tuple, settings) -> No
         assert rejected, f"{name} was accepted"
         assert snapshot(settings) == before, f"{name} changed something"
         assert "Traceback" not in shown
+        assert REASONS.get(name, "") in shown, shown[:300]
+        if name in bombs.files():
+            assert not Upload.objects.exists(), f"{name} left a stored upload"
     else:
         assert not rejected, f"{name} was refused: {shown[:300]}"
 
@@ -61,9 +100,10 @@ def expect(name: str, rejected: bool, shown: str, before: tuple, settings) -> No
 @pytest.mark.parametrize("name", FILES)
 def test_the_command(name, world, tmp_path):
     path = tmp_path / name
-    shutil.copy(CORPUS / name, path)
+    path.write_bytes(corpus_bytes(name))
     before = snapshot(world)
-    out, err, code = run("sync_partners", str(path), "--apply")
+    with Timed(name):
+        out, err, code = run("sync_partners", str(path), "--apply")
     assert code in (0, 1, 2), (code, err)
     if code:
         assert name in err and len(err.strip()) > len(name) + 10  # names the file and why
@@ -73,14 +113,15 @@ def test_the_command(name, world, tmp_path):
 @pytest.mark.parametrize("name", FILES)
 def test_the_admin_upload(name, world, admin_client):
     before = snapshot(world)
-    data = (CORPUS / name).read_bytes()
-    response = admin_client.post(
-        "/admin/partners/partnertier/import/",
-        {
-            "import_file": SimpleUploadedFile(name, data),
-            "format": FORMAT_INDEX[Path(name).suffix],
-        },
-    )
+    data = corpus_bytes(name)
+    with Timed(name):
+        response = admin_client.post(
+            "/admin/partners/partnertier/import/",
+            {
+                "import_file": SimpleUploadedFile(name, data),
+                "format": FORMAT_INDEX[Path(name).suffix],
+            },
+        )
     assert response.status_code == 200
     context = response.context
     form_errors = " ".join(context["form"].errors.get("import_file", [])) if context["form"] else ""
@@ -99,14 +140,15 @@ def test_the_admin_upload(name, world, admin_client):
 
 @pytest.mark.parametrize("name", FILES)
 def test_the_api(name, world, input_dir, admin_user):
-    shutil.copy(CORPUS / name, input_dir / name)
+    (input_dir / name).write_bytes(corpus_bytes(name))
     before = snapshot(world)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {create_token(admin_user)[1]}")
-    response = client.post(
-        "/v1/partners/sync",
-        data=json.dumps({"dry_run": False, "files": [name]}),
-        content_type="application/json",
-    )
+    with Timed(name):
+        response = client.post(
+            "/v1/partners/sync",
+            data=json.dumps({"dry_run": False, "files": [name]}),
+            content_type="application/json",
+        )
     assert response.status_code in (200, 400), response.content[:300]
     detail = response.json().get("detail", "")
     if response.status_code == 400:
