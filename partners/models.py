@@ -70,6 +70,9 @@ class SyncRun(models.Model):
     reverts = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reverted_by"
     )
+    # Notes the vault refresh after this run created (relative to the vault): its revert
+    # moves them to .trash when they are inactive again and nothing of a person's is in them.
+    notes_created = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

@@ -71,6 +71,7 @@ class ExportResult:
     inactive: list[str] = field(default_factory=list)
     trashed: list[str] = field(default_factory=list)
     oems_count: int = 0
+    created: list[str] = field(default_factory=list)  # new notes (not in the JSON shape)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -223,11 +224,17 @@ def _tier_order(tier: str) -> tuple[int, str]:
 
 class Exporter:
     def __init__(
-        self, vault: Path, dry_run: bool, prune: bool, oem_keys: Collection[str] | None = None
+        self,
+        vault: Path,
+        dry_run: bool,
+        prune: bool,
+        oem_keys: Collection[str] | None = None,
+        retire: Collection[str] = (),
     ) -> None:
         self.vault = vault
         self.dry_run = dry_run
         self.prune = prune
+        self.retire = {str(vault / path) for path in retire}
         self.only = None if oem_keys is None else set(oem_keys)
         self.result = ExportResult(dry_run=dry_run)
         self.template = engines["obsidian"].get_template("oem_note.md")
@@ -378,6 +385,8 @@ class Exporter:
         # opens the file at `path` again (a FIFO swapped in since then cannot block the export).
         write_atomic(path, text.encode("utf-8"))
         self.result.files_written.append(shown)
+        if note is None:
+            self.result.created.append(shown)
         return True
 
     def _inactive(self, note: Note) -> None:
@@ -401,7 +410,7 @@ class Exporter:
             "inactive_since": since,
         }
         content = self._render(oem, [], inactive_since=since, key=identity_key(oem))
-        if self.prune and not note.conflict:
+        if (self.prune or str(note.path) in self.retire) and not note.conflict:
             try:
                 clean = untouched(note.text, OWNED_INACTIVE)
             except NoteConflict:
@@ -506,10 +515,13 @@ def export_obsidian(
     prune: bool = False,
     lock_timeout: float | None = None,
     oem_keys: Collection[str] | None = None,
+    retire: Collection[str] = (),
 ) -> ExportResult:
     """Export every OEM's partner tiers to the vault (default VAULT_ROOT), or only the notes
     of the OEMs in `oem_keys` (identity keys; the index is still rewritten whole, and no other
-    note is marked inactive or pruned).
+    note is marked inactive or pruned). `retire`: notes (relative to the vault) pruned as
+    `prune` would, if inactive and untouched, when the rest is not (a revert undoing the
+    notes its run created).
 
     Raises VaultError when the vault cannot be used. Holds the sync lock, so the notes are
     rendered from one state of the database and two exports never interleave.
@@ -517,4 +529,4 @@ def export_obsidian(
     root = vault_root(vault)
     timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
     with sync_lock(timeout), bulk_allocation():
-        return Exporter(root, dry_run, prune, oem_keys).run()
+        return Exporter(root, dry_run, prune, oem_keys, retire).run()

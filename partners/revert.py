@@ -225,4 +225,5 @@ def revert_run(
         lock_timeout=lock_timeout,
         expected_fingerprint=expected_fingerprint,
         reverts=run.pk,
+        retire_notes=run.notes_created,
     )

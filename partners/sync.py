@@ -312,6 +312,7 @@ def applying_run(
     expected_fingerprint: str | None = None,
     stage: Callable[[str], None] = lambda name: None,
     reverts: int | None = None,
+    retire_notes: Sequence[str] = (),
 ) -> SyncResult:
     """Plan and write under the sync lock, in one transaction with its `SyncRun` and ledger
     entries; then the store and (PARTNERS_AUTO_EXPORT) the vault. `compute` plans from the
@@ -349,7 +350,7 @@ def applying_run(
                 _write_store(result)
                 if settings.PARTNERS_AUTO_EXPORT and settings.VAULT_ROOT:
                     stage("Exporting")
-                    result.warnings += _auto_export()
+                    result.warnings += _auto_export(run.pk, retire_notes)
     except (SyncBusy, Refused) as exc:
         _failed_run(started, source, user, sources, [str(exc)], reverts=reverts)
         raise
@@ -376,15 +377,21 @@ def _write_store(result: SyncResult) -> None:
         raise StoreError(f"Failed to write {shown}: {reason}") from exc
 
 
-def _auto_export() -> list[str]:
-    """Export to Obsidian after an applied sync (PARTNERS_AUTO_EXPORT). The sync has
-    succeeded whatever happens here, so problems come back as warnings."""
-    from partners.obsidian import VaultError, export_obsidian
+def _auto_export(run_id: int, retire: Sequence[str]) -> list[str]:
+    """Refresh the vault after an applied write (PARTNERS_AUTO_EXPORT) and note on the run the
+    notes it created. The write has succeeded whatever happens here, so problems come back as
+    warnings."""
+    from partners.models import SyncRun
+    from partners.obsidian import VaultError, export_obsidian, vault_root
 
     try:
-        exported = export_obsidian()
+        exported = export_obsidian(retire=retire)
     except (VaultError, OSError) as exc:
         return [f"Obsidian export failed: {exc}"]
+    if exported.created:
+        vault = vault_root()
+        created = [str(Path(path).relative_to(vault)) for path in exported.created]
+        SyncRun.objects.filter(pk=run_id).update(notes_created=created)
     return [f"Obsidian export skipped {c['path']}: {c['reason']}" for c in exported.conflicts]
 
 

@@ -145,3 +145,31 @@ def test_the_text_output_says_what_would_be_restored(two_runs):
     assert code == 0
     assert "Dry run" in out and "Would remove: 1 record" in out
     assert "Nutanix / Initech (Gold)" in out and "tier Platinum → Gold" in out
+
+
+@pytest.mark.parametrize("persons_text", [False, True])
+def test_a_revert_retires_the_notes_its_run_created_unless_a_person_wrote_in_them(
+    input_dir, tmp_path, settings, persons_text
+):
+    settings.VAULT_ROOT = tmp_path / "vault"
+    settings.VAULT_ROOT.mkdir()
+    settings.PARTNERS_AUTO_EXPORT = True
+    notes = settings.VAULT_ROOT / "30 Hubs" / "OEMs"
+    run_sync([write_csv(input_dir / "partners_a.csv", BASE)], apply=True)
+    before = {p.name: p.read_bytes() for p in notes.iterdir()}
+    extra = [["Umbrella", "Gold", "Partner", "Oracle", "", ""]]
+    second = run_sync([write_csv(input_dir / "partners_b.csv", [*BASE, *extra])], apply=True)
+    assert SyncRun.objects.get(pk=second.run_id).notes_created == ["30 Hubs/OEMs/Oracle.md"]
+    if persons_text:
+        oracle = notes / "Oracle.md"
+        oracle.write_text(oracle.read_text() + "\nMy own notes on Oracle.\n")
+    data, _, code = revert(str(second.run_id), "--apply")
+    assert code == 0
+    after = {p.name: p.read_bytes() for p in notes.iterdir()}
+    trash = settings.VAULT_ROOT / ".trash"
+    if persons_text:
+        assert "Oracle.md" in after and b"My own notes" in after["Oracle.md"]
+        assert b'status: "inactive"' in after["Oracle.md"]
+    else:
+        assert after == before
+        assert (trash / "Oracle.md").exists()
