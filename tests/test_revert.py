@@ -159,7 +159,7 @@ def test_a_revert_retires_the_notes_its_run_created_unless_a_person_wrote_in_the
     before = {p.name: p.read_bytes() for p in notes.iterdir()}
     extra = [["Umbrella", "Gold", "Partner", "Oracle", "", ""]]
     second = run_sync([write_csv(input_dir / "partners_b.csv", [*BASE, *extra])], apply=True)
-    assert SyncRun.objects.get(pk=second.run_id).notes_created == ["30 Hubs/OEMs/Oracle.md"]
+    assert SyncRun.objects.get(pk=second.run_id or 0).notes_created == ["30 Hubs/OEMs/Oracle.md"]
     if persons_text:
         oracle = notes / "Oracle.md"
         oracle.write_text(oracle.read_text() + "\nMy own notes on Oracle.\n")
