@@ -24,6 +24,7 @@ from ninja.security import HttpBearer, SessionAuth
 from pydantic import ConfigDict, StrictBool
 
 from partners import db, throttle, tokens
+from partners.fields import COMPARED, RECORD_FIELDS
 from partners.locking import SyncBusy
 from partners.middleware import internal_error
 from partners.models import PartnerTier
@@ -264,7 +265,7 @@ ERRORS: dict[int, Any] = {
 
 # Endpoints.
 
-SEED_KEYS = ("name", "tier", "program", "oem", "poc", "notes", "updated_at", "created_at")
+SEED_KEYS = RECORD_FIELDS
 
 
 def time_as_text(column: str) -> RawSQL:
@@ -295,7 +296,7 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
     end = None if filters.limit is None else filters.offset + filters.limit
     values = rows.annotate(
         updated=time_as_text("updated_at"), created=time_as_text("created_at")
-    ).values_list("name", "tier", "program", "oem", "poc", "notes", "updated", "created")
+    ).values_list(*COMPARED, "updated", "created")  # the order of SEED_KEYS
     records = list(map(dict, map(zip, repeat(SEED_KEYS), values[filters.offset : end])))
     return _json(records)
 

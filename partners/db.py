@@ -13,23 +13,12 @@ from typing import NamedTuple
 
 from django.db import connection
 
+from partners.fields import COMPARED, TIMES
 from partners.models import PartnerTier
 from partners.records import Record, record_dict
 
 TABLE = PartnerTier._meta.db_table
-COLUMNS = (
-    "id",
-    "name",
-    "tier",
-    "program",
-    "oem",
-    "poc",
-    "notes",
-    "name_key",
-    "oem_key",
-    "created_at",
-    "updated_at",
-)
+COLUMNS = ("id", *COMPARED, "name_key", "oem_key", *TIMES)
 
 
 @dataclass(slots=True)

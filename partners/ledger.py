@@ -16,9 +16,9 @@ from django.db import connection
 
 from partners import db
 from partners.diff import Update
+from partners.fields import COMPARED, RECORD_FIELDS
 from partners.models import LedgerEntry
 from partners.normalize import tier_direction
-from partners.records import RECORD_FIELDS
 
 TABLE = LedgerEntry._meta.db_table
 COLUMNS = (
@@ -120,7 +120,7 @@ def _updated(update: Update, run_id: int, user_id: int | None, when: str | None)
     )
 
 
-SHOWN_FIELDS = ("name", "tier", "program", "oem", "poc", "notes")
+SHOWN_FIELDS = COMPARED
 
 
 def field_rows(entry: LedgerEntry) -> list[dict[str, Any]]:

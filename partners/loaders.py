@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from partners.exporting import unescape_column, unescape_formula
+from partners.fields import RECORD_FIELDS
 
-FIELDS = ("name", "tier", "program", "oem", "poc", "notes", "updated_at", "created_at")
+FIELDS = RECORD_FIELDS
 FORMATS = {".csv": "csv", ".json": "json", ".xlsx": "xlsx", ".yaml": "yaml", ".yml": "yaml"}
 INPUT_GLOB = "partners_*"
 # Marker keys a loader puts in a row so that validation reports the problem with its line.

@@ -4,18 +4,21 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from partners.fields import MAX_LENGTH, verbose_name
 from partners.normalize import identity_key
 
 
 class PartnerTier(models.Model):
     """Which tier a partner holds in one OEM's partner program."""
 
-    name = models.CharField(max_length=200)
-    tier = models.CharField(max_length=100)
-    program = models.CharField(max_length=200)
-    oem = models.CharField("OEM", max_length=200)
-    poc = models.CharField("POC", max_length=200, null=True, blank=True)
-    notes = models.TextField(max_length=5000, null=True, blank=True)
+    name = models.CharField(verbose_name("name"), max_length=MAX_LENGTH["name"])
+    tier = models.CharField(verbose_name("tier"), max_length=MAX_LENGTH["tier"])
+    program = models.CharField(verbose_name("program"), max_length=MAX_LENGTH["program"])
+    oem = models.CharField(verbose_name("oem"), max_length=MAX_LENGTH["oem"])
+    poc = models.CharField(verbose_name("poc"), max_length=MAX_LENGTH["poc"], null=True, blank=True)
+    notes = models.TextField(
+        verbose_name("notes"), max_length=MAX_LENGTH["notes"], null=True, blank=True
+    )
     # The identity (name, OEM) as compared: NFC, casefolded, whitespace collapsed.
     name_key = models.CharField(max_length=800, editable=False)
     oem_key = models.CharField(max_length=800, editable=False)  # indexed by the constraint
@@ -98,9 +101,9 @@ class LedgerEntry(models.Model):
     run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="ledger")
     record_id = models.BigIntegerField(db_index=True)  # not a foreign key: removed ones stay
     action = models.CharField(max_length=10, choices=Action.choices)
-    oem = models.CharField("OEM", max_length=200)
-    name = models.CharField(max_length=200)
-    program = models.CharField(max_length=200)
+    oem = models.CharField(verbose_name("oem"), max_length=MAX_LENGTH["oem"])
+    name = models.CharField(verbose_name("name"), max_length=MAX_LENGTH["name"])
+    program = models.CharField(verbose_name("program"), max_length=MAX_LENGTH["program"])
     oem_key = models.CharField(max_length=800)
     name_key = models.CharField(max_length=800)
     tier_from = models.CharField(max_length=100, null=True, blank=True)

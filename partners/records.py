@@ -10,8 +10,17 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
+from partners.fields import (
+    COMPARED,
+    MAX_LENGTH,
+    OPTIONAL,
+    RECORD_FIELDS,
+    REQUIRED,
+    TIMES,
+)
 from partners.loaders import (
     NOT_A_RECORD,
     RAGGED,
@@ -29,30 +38,19 @@ from partners.normalize import (
     parse_timestamp,
 )
 
-REQUIRED = ("name", "tier", "program", "oem")
-OPTIONAL = ("poc", "notes")
-COMPARED = ("name", "tier", "program", "oem", "poc", "notes")
-ALL_FIELDS = (*COMPARED, "created_at", "updated_at")
-# The seed's eight keys in the seed's order: the store, the API and the ledger use it.
-RECORD_FIELDS = ("name", "tier", "program", "oem", "poc", "notes", "updated_at", "created_at")
-MAX_LENGTH = {"name": 200, "tier": 100, "program": 200, "oem": 200, "poc": 200, "notes": 5000}
+ALL_FIELDS = (*COMPARED, *TIMES)
 # A file of a million bad rows gives the first errors and a count, not a million-entry
 # response, page or SyncRun; repeated warnings likewise (see `collapse`).
 ERRORS_KEPT = 1000
 
 
+_record_values = attrgetter(*RECORD_FIELDS)
+_compared_values = attrgetter(*COMPARED)
+
+
 def record_dict(record: Any) -> dict[str, str | None]:
     """The seed's eight keys, in the seed's order."""
-    return {
-        "name": record.name,
-        "tier": record.tier,
-        "program": record.program,
-        "oem": record.oem,
-        "poc": record.poc,
-        "notes": record.notes,
-        "updated_at": record.updated_at,
-        "created_at": record.created_at,
-    }
+    return dict(zip(RECORD_FIELDS, _record_values(record), strict=True))
 
 
 @dataclass(slots=True)
@@ -80,7 +78,7 @@ class Record:
         return f"{self.source}: {self.position} {self.line}"
 
     def compared(self) -> tuple[str | None, ...]:
-        return (self.name, self.tier, self.program, self.oem, self.poc, self.notes)
+        return _compared_values(self)
 
     def to_dict(self) -> dict[str, str | None]:
         return record_dict(self)

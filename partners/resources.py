@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from import_export import resources
 
+from partners.fields import RECORD_FIELDS
 from partners.models import PartnerTier
 
-EXPORT_FIELDS = ("name", "tier", "program", "oem", "poc", "notes", "updated_at", "created_at")
+EXPORT_FIELDS = RECORD_FIELDS
 
 
 class PartnerTierResource(resources.ModelResource):
