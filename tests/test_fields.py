@@ -15,7 +15,8 @@ from partners.store import render
 
 
 def test_the_store_writes_every_field_in_the_records_order():
-    record = Record(*(f"v{i}" for i in range(8)), name_key="k", oem_key="o")
+    values = {name: f"value of {name}" for name in RECORD_FIELDS}
+    record = Record(**values, name_key="k", oem_key="o")
     document = json.loads(render([record]))
     assert tuple(document["oems"][0]["partners"][0]) == RECORD_FIELDS
 
@@ -26,4 +27,4 @@ def test_the_api_schema_has_every_field_in_the_records_order():
 
 @pytest.mark.parametrize("name", COMPARED)
 def test_the_model_takes_its_lengths_from_the_fields(name):
-    assert PartnerTier._meta.get_field(name).max_length == MAX_LENGTH[name]
+    assert getattr(PartnerTier._meta.get_field(name), "max_length", None) == MAX_LENGTH[name]
