@@ -7,9 +7,12 @@ touches the table this way; the admin uses the ORM on the same model.
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from django.db import connection
 
@@ -91,10 +94,20 @@ def db_time() -> Callable[[str | None], str | None]:
 
 
 def read_rows() -> list[Row]:
+    """Every row, by id."""
     columns = [*COLUMNS[:-2], time_as_text("created_at"), time_as_text("updated_at")]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(columns)} FROM {TABLE}")
-        return [Row(*r) for r in _shared_strings(cursor.fetchall())]
+        cursor.execute(f"SELECT {', '.join(columns)} FROM {TABLE} ORDER BY id")
+        fetched = cursor.fetchall()
+    if not fetched:
+        return []
+    values: list[Iterable[Any]] = list(zip(*fetched, strict=True))
+    # Optimization: tiers, programs, OEMs and times repeat across thousands of rows; one
+    # string object per distinct value (interned, a column at a time in C) instead of one
+    # per row saves a third of the memory that 100,000 rows take.
+    for i in REPEATED:
+        values[i] = map(sys.intern, values[i])
+    return list(map(Row, *values))
 
 
 class NoteRow(NamedTuple):
@@ -120,53 +133,31 @@ def read_for_notes() -> list[NoteRow]:
         return list(map(NoteRow._make, cursor.fetchall()))
 
 
-REPEATED = [COLUMNS.index(c) for c in ("tier", "program", "oem", "oem_key")] + [9, 10]
+REPEATED = [COLUMNS.index(c) for c in ("tier", "program", "oem", "oem_key", *TIMES)]
 
 
-def _shared_strings(rows: list[tuple]) -> list[list]:
-    """Optimization: tiers, programs, OEMs and times repeat across thousands of rows; one
-    string object per distinct value instead of one per row saves a third of the memory
-    that 100,000 rows take."""
-    shared: dict[str, str] = {}
-    out = []
-    for row in rows:
-        values = list(row)
-        for i in REPEATED:
-            value = values[i]
-            if value is not None:
-                values[i] = shared.setdefault(value, value)
-        out.append(values)
-    return out
+INSERTED = ("name", "tier", "program", "oem", "poc", "notes", "name_key", "oem_key")
 
 
 def insert(records: Sequence[Record], first_id: int | None = None) -> None:
-    """Insert `records`; with `first_id`, under ids `first_id`, `first_id + 1`, …"""
+    """Insert `records`; with `first_id`, under ids `first_id`, `first_id + 1`, …
+
+    Optimization: the parameters are built a column at a time with C-level map and zip, and
+    the few distinct times converted once each: building 100,000 tuples in a Python loop took
+    as long as inserting them."""
     if not records:
         return
-    columns = "name, tier, program, oem, poc, notes, name_key, oem_key, created_at, updated_at"
-    marks = ", ".join(["%s"] * 10)
+    columns = [*INSERTED, *TIMES]
+    values: list[Iterable[Any]] = [list(map(attrgetter(name), records)) for name in INSERTED]
+    as_db = functools.lru_cache(maxsize=4096)(db_time())
+    values += [list(map(as_db, map(attrgetter(name), records))) for name in TIMES]
     if first_id is not None:
-        columns, marks = f"id, {columns}", f"%s, {marks}"
-    as_db = db_time()
-    params: list[tuple] = [
-        (
-            r.name,
-            r.tier,
-            r.program,
-            r.oem,
-            r.poc,
-            r.notes,
-            r.name_key,
-            r.oem_key,
-            as_db(r.created_at),
-            as_db(r.updated_at),
-        )
-        for r in records
-    ]
-    if first_id is not None:
-        params = [(i, *p) for i, p in enumerate(params, first_id)]
+        columns.insert(0, "id")
+        values.insert(0, range(first_id, first_id + len(records)))
+    marks = ", ".join(["%s"] * len(columns))
+    params = list(zip(*values, strict=True))
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {TABLE} ({columns}) VALUES ({marks})", params)
+        cursor.executemany(f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({marks})", params)
 
 
 def update(pairs: Iterable[tuple[int, Record]]) -> None:

@@ -31,7 +31,7 @@ def _json_param() -> str:
     return "%s::jsonb" if connection.vendor == "postgresql" else "%s"
 
 
-def _json(value: dict[str, Any] | None) -> str | None:
+def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
@@ -118,6 +118,65 @@ def _updated(update: Update, run_id: int, user_id: int | None, when: str | None)
         when,
         user_id,
     )
+
+
+RECENT_KEPT = 25  # tier changes kept per OEM for the notes (PARTNERS_NOTE_RECENT_CHANGES ≤ this)
+
+
+def record_recent(
+    removed: Sequence[db.Row], added: Sequence[Any], updated: Sequence[Update], *, at: str
+) -> None:
+    """Put a write's tier changes in front of each OEM's recent list (`RecentChanges`), newest
+    first as in the ledger (removed, then added, then updated entries, each in order).
+
+    Optimization: only the newest RECENT_KEPT of each OEM become dicts; the lists are written
+    with orjson in one upsert (100,000 added records cost a few hundredths of a second)."""
+    from partners.models import RecentChanges
+
+    picked: dict[str, list[tuple]] = {}
+    for update in reversed(updated):
+        tier = update.changes.get("tier")
+        if tier:
+            r = update.record
+            _pick(picked, r.oem_key, (r.name, r.program, tier["old"], tier["new"], "updated"))
+    full: set[str] = set()  # OEMs with RECENT_KEPT picked: the rest of theirs is older
+    for r in reversed(added):
+        if r.oem_key not in full:
+            _pick(picked, r.oem_key, (r.name, r.program, None, r.tier, "added"))
+            if len(picked[r.oem_key]) == RECENT_KEPT:
+                full.add(r.oem_key)
+    for row in reversed(removed):
+        _pick(picked, row.oem_key, (row.name, row.program, row.tier, None, "removed"))
+    if not picked:
+        return
+    table, keys = RecentChanges._meta.db_table, list(picked)
+    known: dict[str, Any] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(f"SELECT oem_key, changes FROM {table} WHERE oem_key IN ({marks})", part)
+            known.update(cursor.fetchall())
+        rows = []
+        for key, items in picked.items():
+            fresh = [dict(zip(RECENT_FIELDS, (at, *item), strict=True)) for item in items]
+            older = known.get(key) or []
+            older = orjson.loads(older) if isinstance(older, str | bytes) else older
+            rows.append((key, _json((fresh + older)[:RECENT_KEPT])))
+        cursor.executemany(
+            f"INSERT INTO {table} (oem_key, changes) VALUES (%s, {_json_param()}) "
+            "ON CONFLICT (oem_key) DO UPDATE SET changes = excluded.changes",
+            rows,
+        )
+
+
+RECENT_FIELDS = ("at", "name", "program", "from", "to", "action")
+
+
+def _pick(picked: dict[str, list[tuple]], key: str, item: tuple) -> None:
+    items = picked.setdefault(key, [])
+    if len(items) < RECENT_KEPT:
+        items.append(item)
 
 
 SHOWN_FIELDS = COMPARED

@@ -28,6 +28,7 @@ from partners import db
 from partners.allocation import bulk_allocation
 from partners.atomic import fsync_dir, sweep_temp_files, write_atomic
 from partners.filenames import fold, note_name, oem_id
+from partners.ledger import RECENT_KEPT
 from partners.locking import sync_lock
 from partners.normalize import identity_key
 from partners.notes import (
@@ -302,7 +303,7 @@ class Exporter:
 
     def _recent_changes(self, keys: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """OEMs' last tier changes from the ledger (PARTNERS_NOTE_RECENT_CHANGES; 0: none)."""
-        count = settings.PARTNERS_NOTE_RECENT_CHANGES
+        count = min(settings.PARTNERS_NOTE_RECENT_CHANGES, RECENT_KEPT)
         return recent_changes(keys, count) if count else {}
 
     def _recent(self, key: str) -> list[dict[str, str]]:

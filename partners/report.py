@@ -179,30 +179,24 @@ def as_csv(changes: list[dict[str, Any]]) -> Iterator[str]:
 
 
 def recent_changes(oem_keys: Iterable[str], per_oem: int) -> dict[str, list[dict[str, Any]]]:
-    """Each OEM's last `per_oem` tier changes, newest first, for its Obsidian note. One small
-    query per OEM through the partial index `ledger_tier_changes_by_oem`: a thousand of them
-    take a few hundredths of a second, however long the ledger."""
-    table = LedgerEntry._meta.db_table
-    sql = (
-        f"SELECT {db.time_as_text('at')}, name, program, tier_from, tier_to, action FROM {table} "
-        "WHERE oem_key = %s AND (tier_from IS NOT NULL OR tier_to IS NOT NULL) "
-        "ORDER BY id DESC LIMIT %s"
-    )
+    """Each OEM's last `per_oem` tier changes, newest first, for its Obsidian note: read from
+    `RecentChanges`, which the write path keeps (a few hundred rows for a thousand OEMs)."""
+    from partners.models import RecentChanges
+
+    keys = list(oem_keys)
     found: dict[str, list[dict[str, Any]]] = {}
-    with connection.cursor() as cursor:
-        for key in oem_keys:
-            cursor.execute(sql, [key, per_oem])
-            rows = cursor.fetchall()
-            if rows:
-                found[key] = [
-                    {
-                        "date": at[:10],
-                        "name": name,
-                        "program": program,
-                        "from": old,
-                        "to": new,
-                        "direction": direction(action, old, new),
-                    }
-                    for at, name, program, old, new, action in rows
-                ]
+    for start in range(0, len(keys), 500):
+        part = RecentChanges.objects.filter(oem_key__in=keys[start : start + 500])
+        for key, changes in part.values_list("oem_key", "changes"):
+            found[key] = [
+                {
+                    "date": c["at"][:10],
+                    "name": c["name"],
+                    "program": c["program"],
+                    "from": c["from"],
+                    "to": c["to"],
+                    "direction": direction(c["action"], c["from"], c["to"]),
+                }
+                for c in changes[:per_oem]
+            ]
     return found

@@ -15,8 +15,18 @@ from partners.store import render
 
 
 def test_the_store_writes_every_field_in_the_records_order():
-    values = {name: f"value of {name}" for name in RECORD_FIELDS}
-    record = Record(**values, name_key="k", oem_key="o")
+    record = Record(
+        name="n",
+        tier="t",
+        program="p",
+        oem="o",
+        poc="c",
+        notes="x",
+        created_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-02T00:00:00Z",
+        name_key="n",
+        oem_key="o",
+    )
     document = json.loads(render([record]))
     assert tuple(document["oems"][0]["partners"][0]) == RECORD_FIELDS
 
