@@ -197,13 +197,14 @@ def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
 
 
 FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
+KEY, OEM = attrgetter("oem_key"), attrgetter("oem")
 
 
 def _plan(files: list[LoadedFile], prune: bool, dry_run: bool, now: str) -> SyncResult:
     rows = db.read_rows()
-    known_oems: dict[str, str] = {}
-    for row in rows:
-        known_oems.setdefault(row.oem_key, row.oem)
+    # Each OEM key's spelling in the database (the first row's, as setdefault would keep;
+    # built in C from the rows reversed, so the first row's spelling is written last).
+    known_oems = dict(zip(map(KEY, reversed(rows)), map(OEM, reversed(rows)), strict=True))
     built = build_records(files, oem_alias_map(settings.PARTNERS_OEM_ALIASES), known_oems)
     result = SyncResult(
         dry_run=dry_run,

@@ -151,3 +151,21 @@ def test_a_naive_time_is_taken_as_utc_and_written_to_the_second():
     assert format_timestamp(datetime(2025, 1, 1, 12, 30, 5, 999)) == "2025-01-01T12:30:05Z"
     plus_two = timezone(timedelta(hours=2))
     assert format_timestamp(datetime(2025, 1, 1, 12, 30, tzinfo=plus_two)) == "2025-01-01T10:30:00Z"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["Acme Corp", "ACME  corp", "Café", "x\x1fy", "plain"],
+        ["one", "Two Words", "UPPER"],
+        [" leading", "trailing "],
+        ["a", " b"],
+        ["a ", "b"],
+        ["tab\tinside"],
+        [],
+    ],
+)
+def test_identity_keys_of_a_column_are_each_values_identity_key(values):
+    from partners.records import identity_keys
+
+    assert identity_keys(values) == [identity_key(v) for v in values]
