@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import Client
 
-from partners.models import PartnerTier, SyncRun
+from partners.models import LedgerEntry, PartnerTier, SyncRun
 from partners.sync import run_sync
 from tests.helpers import write_csv
 from tests.test_api import token_client, user_with
@@ -143,3 +143,20 @@ def test_nothing_here_writes_on_get_and_anonymous_callers_are_401(runs):
     assert anonymous.get(CHANGES).status_code == 401
     _, b = runs
     assert Client().get(f"{SYNCS}/{b.run_id}/revert").status_code == 405
+
+
+def test_an_api_sync_is_in_the_ledger_and_the_records_history_with_its_user(
+    input_dir, syncer, admin_client
+):
+    write_csv(input_dir / "partners_a.csv", [["Red River", "Gold", "PTP", "Cisco", "", ""]])
+    response = syncer.post(
+        "/v1/partners/sync", json.dumps({"dry_run": False}), content_type="application/json"
+    )
+    assert response.status_code == 200
+    run_id = response.json()["run_id"]
+    entry = LedgerEntry.objects.get(run_id=run_id)
+    assert entry.action == "added" and entry.user is not None and entry.user.username == "syncer"
+    assert SyncRun.objects.get(pk=run_id).source == "api"
+    record = PartnerTier.objects.get(name="Red River")
+    page = admin_client.get(f"/admin/partners/partnertier/{record.pk}/history/").content.decode()
+    assert "syncer" in page and f"{run_id} · api" in page
