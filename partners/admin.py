@@ -372,7 +372,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             result = run_sync(
                 files=files,
                 apply=True,
-                prune=prune,
+                prune_all=prune,  # the folder sync is a full one: its prune is --prune-all
                 source="admin",
                 user=request.user,
                 lock_timeout=WEB_LOCK_TIMEOUT,

@@ -171,6 +171,7 @@ class UpdatedRecord(PartnerRecord):
 class Source(Schema):
     path: str
     sha256: str
+    source: str = Field(description="the source name: the file's name unless one was given")
 
 
 class Summary(Schema):
@@ -179,6 +180,22 @@ class Summary(Schema):
     unchanged: int
     missing: int
     removed: int
+    kept: int = 0
+    conflicts: int = 0
+
+
+class KeptRecord(PartnerRecord):
+    fields: list[str] = Field(description="the fields kept as they are in the database")
+    deleted: bool | None = Field(None, description="true: removed since; stays removed")
+
+
+class SyncConflict(Schema):
+    name: str
+    oem: str
+    field: str | None
+    base: str | None
+    database: str | None
+    file: str | None
 
 
 class SyncResponse(Schema):
@@ -195,13 +212,33 @@ class SyncResponse(Schema):
     sources: list[Source]
     fingerprint: str = Field(description="the state this result was computed from")
     run_id: int | None = Field(None, description="the sync run of an apply; null for dry runs")
+    kept: list[KeptRecord] = Field(default_factory=list)
+    conflicts: list[SyncConflict] = Field(default_factory=list)
 
 
 class SyncRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
     dry_run: StrictBool = Field(True, description="true (default): report, write nothing")
-    prune: StrictBool = Field(False, description="also remove records missing from the input")
+    prune: StrictBool = Field(
+        False, description="remove the records these sources stated before and no longer state"
+    )
+    prune_all: StrictBool = Field(
+        False, description="remove every record missing from the input (a full folder sync)"
+    )
+    overwrite: StrictBool = Field(
+        False, description="two-way: every field the files state wins over edits and sources"
+    )
+    max_remove: int | None = Field(
+        None, ge=0, le=100_000_000, description="allow removing up to this many records"
+    )
+    source: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="the source name of the files (default: each file's name)",
+    )
     files: list[str] | None = Field(
         None,
         max_length=100,
@@ -322,6 +359,10 @@ def sync(request: HttpRequest, payload: SyncRequest | None = None) -> HttpRespon
             paths,
             apply=apply,
             prune=payload.prune,
+            prune_all=payload.prune_all,
+            overwrite=payload.overwrite,
+            max_remove=payload.max_remove,
+            source_name=payload.source,
             source="api",
             user=request.auth,  # type: ignore[attr-defined]
             lock_timeout=API_LOCK_TIMEOUT,

@@ -97,7 +97,7 @@ class RevertConflict(Schema):
 class RevertResponse(SyncResponse):
     run_id: int | None
     reverts: int
-    conflicts: list[RevertConflict]
+    conflicts: list[RevertConflict]  # type: ignore[assignment]  # a revert's own shape
 
 
 class ChangeOut(Schema):

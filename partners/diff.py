@@ -19,12 +19,27 @@ class Update:
     changes: dict[str, Change]
 
 
+@dataclass(slots=True)
+class Kept:
+    """A row left as it is although its file says otherwise: the file's source did not change
+    these fields since it last stated them, so the database's values (an edit, another
+    source) stand."""
+
+    row: Row | Record  # the file's record when `deleted`
+    fields: list[str]
+    deleted: bool = False  # removed since the source stated it; it stays removed
+
+
 @dataclass
 class Plan:
     added: list[Record] = field(default_factory=list)
     updated: list[Update] = field(default_factory=list)
     unchanged: list[Row] = field(default_factory=list)
-    missing: list[Row] = field(default_factory=list)
+    missing: list[Row] = field(default_factory=list)  # with prune: the rows to remove
+    kept: list[Kept] = field(default_factory=list)
+    conflicts: list[dict[str, str | None]] = field(default_factory=list)
+    held: list[Row] = field(default_factory=list)  # rows not written though they differ
+    left: list[Row] = field(default_factory=list)  # missing rows a scoped prune leaves
 
 
 def field_changes(old: tuple[str | None, ...], new: tuple[str | None, ...]) -> dict[str, Change]:

@@ -199,3 +199,31 @@ def field_rows(entry: LedgerEntry) -> list[dict[str, Any]]:
         direction = tier_direction(before, after) if name == "tier" and before and after else ""
         rows.append({"field": name, "old": before, "new": after, "direction": direction})
     return rows
+
+
+def edited_fields(record_ids: Sequence[int], chunk: int = 2000) -> dict[int, set[str]]:
+    """For each record, the fields whose last change in the ledger was a person's edit (a run
+    of source `edit`): a two-way sync leaves those alone."""
+    from partners.models import SyncRun
+
+    last: dict[int, dict[str, str]] = {}
+    runs = SyncRun._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(record_ids), chunk):
+            part = list(record_ids[start : start + chunk])
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(
+                f"SELECT l.record_id, r.source, l.new FROM {TABLE} l JOIN {runs} r "
+                f"ON r.id = l.run_id WHERE l.record_id IN ({marks}) AND l.action != 'removed' "
+                "ORDER BY l.id",
+                part,
+            )
+            for record_id, source, new in cursor.fetchall():
+                values = orjson.loads(new) if isinstance(new, str | bytes) else new or {}
+                fields = last.setdefault(record_id, {})
+                for name in values:
+                    fields[name] = source
+    return {
+        record_id: {name for name, source in fields.items() if source == "edit"}
+        for record_id, fields in last.items()
+    }

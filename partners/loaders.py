@@ -116,6 +116,10 @@ class LoadedFile:
     # A regular CSV is kept as columns (field → values) with its line numbers instead of rows.
     table: dict[str, list[str]] | None = None
     table_lines: list[int] = field(default_factory=list)
+    # The fields a spreadsheet's header has (None for JSON and YAML, where each record says
+    # its own): a field the file does not have is never changed by it.
+    header: tuple[str, ...] | None = None
+    source: str = ""  # the source name: the file's name unless the caller names one
 
     def raw_rows(self) -> list[RawRow]:
         if self.table is not None and not self.rows:
@@ -184,6 +188,7 @@ def load_bytes(
             # with --prune it would remove every record.
             if not loaded.rows and not loaded.table_lines:
                 raise LoadError(name, "has no records")
+            loaded.source = Path(name).name
             return loaded
     except LoadError:
         raise
@@ -380,6 +385,7 @@ def _load_csv(data: bytes, name: str, digest: str, limits: Limits) -> LoadedFile
             return loaded
         columns, header_warnings = _header_index(headers, name)
         loaded.warnings += header_warnings
+        loaded.header = tuple(columns.values())
         width = len(headers)
         records = list(reader)
         if reader.line_num == len(records) + 1:
@@ -654,6 +660,7 @@ def _read_sheet(sheet: Any, loaded: LoadedFile, limits: Limits) -> None:
     if header is None:
         return
     columns, loaded.warnings = _header_index(header, name)
+    loaded.header = tuple(columns.values())
     width = max(columns, default=0) + 1
     missing: Any = None
     text = 0

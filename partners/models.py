@@ -132,6 +132,35 @@ class LedgerEntry(models.Model):
         return f"{self.action} {self.oem} / {self.name}"
 
 
+class Source(models.Model):
+    """A named origin of input files (`cisco-portal`, `partners_core.csv`) and what its files
+    said when last applied: `digest` of their bytes and the rules they were read with."""
+
+    name = models.CharField(max_length=200, unique=True)
+    digest = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceBase(models.Model):
+    """The base of a three-way sync: per source and OEM, the values the source's last applied
+    files stated for each record (only the fields they had), keyed by name key."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="bases")
+    oem_key = models.CharField(max_length=800)
+    stated = models.JSONField(default=dict)  # {name_key: {field: value}}
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "oem_key"], name="base_per_source_oem")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} / {self.oem_key}"
+
+
 class RecentChanges(models.Model):
     """Each OEM's last tier changes, newest first, for its Obsidian note: kept up to date by
     the write path in the transaction of the changes (so it always agrees with the ledger).

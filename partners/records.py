@@ -39,6 +39,7 @@ from partners.normalize import (
 )
 
 ALL_FIELDS = (*COMPARED, *TIMES)
+EVERY_FIELD = frozenset(COMPARED)
 # A file of a million bad rows gives the first errors and a count, not a million-entry
 # response, page or SyncRun; repeated warnings likewise (see `collapse`).
 ERRORS_KEPT = 1000
@@ -65,9 +66,11 @@ class Record:
     updated_at: str | None
     name_key: str
     oem_key: str
-    source: str = ""
+    source: str = ""  # the file, as shown in messages
     position: str = "Line"
     line: int = 0
+    origin: str = ""  # the source name (see `LoadedFile.source`)
+    stated: frozenset[str] = EVERY_FIELD  # the fields its file has: no other is changed
 
     @property
     def key(self) -> tuple[str, str]:
@@ -254,10 +257,21 @@ def _plain_columns(loaded: LoadedFile) -> Columns | None:
     return (names, list(map(normalize_tier, tiers)), programs, oems, *optional, *times)
 
 
+def _shared_fields(loaded: LoadedFile) -> frozenset[str] | None:
+    """The fields every record of the file has: its header's, or, for JSON and YAML, the keys
+    when every record has the same ones (None when they differ: then record by record)."""
+    if loaded.header is not None:
+        return EVERY_FIELD & frozenset(loaded.header)
+    keys = {frozenset(row.values) for row in loaded.rows}
+    return EVERY_FIELD & keys.pop() if len(keys) == 1 else None
+
+
 def _checked_rows(loaded: LoadedFile, built: Built) -> Columns:
     """Row by row: every problem becomes an error; valid rows come back as columns."""
-    kept: list[list[Any]] = [[] for _ in range(9)]
+    kept: list[list[Any]] = [[] for _ in range(10)]
     numbers_are_text = loaded.position == "Row"  # spreadsheet cells
+    header = None if loaded.header is None else EVERY_FIELD & frozenset(loaded.header)
+    stated_sets: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct set
     for row in loaded.raw_rows():
         values = row.values
         if NOT_A_RECORD in values:
@@ -271,7 +285,13 @@ def _checked_rows(loaded: LoadedFile, built: Built) -> Columns:
             for name, message in problems:
                 built.error(Problem(loaded.path, loaded.position, row.line, name, message))
             continue
-        for column, value in zip(kept, [*(out[f] for f in ALL_FIELDS), row.line], strict=True):
+        stated = header
+        if stated is None:  # a JSON or YAML record states the keys it has
+            found = EVERY_FIELD & frozenset(values)
+            stated = stated_sets.setdefault(found, found)
+        for column, value in zip(
+            kept, [*(out[f] for f in ALL_FIELDS), row.line, stated], strict=True
+        ):
             column.append(value)
     return tuple(kept)
 
@@ -308,12 +328,13 @@ def build_records(
     seen: dict[tuple[str, str], Record] = {}
     for loaded in files:
         built.warnings += loaded.warnings
-        columns = None if loaded.irregular else _plain_columns(loaded)
-        if columns is not None:
-            columns = (*columns, loaded.lines())
+        shared = _shared_fields(loaded)
+        columns = None if loaded.irregular or shared is None else _plain_columns(loaded)
+        if columns is not None and shared is not None:
+            columns = (*columns, loaded.lines(), [shared] * len(columns[0]))
         else:
             columns = _checked_rows(loaded, built)
-        names, tiers, programs, oems, pocs, notes, created, updated, lines = columns
+        names, tiers, programs, oems, pocs, notes, created, updated, lines, stated_ = columns
         for raw in dict.fromkeys(oems):
             if raw not in resolved:
                 spelling = oem_spelling(raw, aliases, known_oems, first_spelling)
@@ -335,6 +356,8 @@ def build_records(
                 [loaded.path] * len(names),
                 [loaded.position] * len(names),
                 lines,
+                [loaded.source] * len(names),
+                stated_,
             )
         )
         _add_unique(records, seen, built)

@@ -20,11 +20,13 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from partners import db, ledger
+from partners import sources as sourcebase
 from partners.allocation import bulk_allocation
-from partners.diff import Plan, diff
+from partners.diff import Plan
 from partners.fields import COMPARED
 from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, load_path
 from partners.locking import SyncBusy, sync_lock
+from partners.merge import merge, removable
 from partners.normalize import format_timestamp, identity_key, oem_alias_map
 from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
 from partners.store import is_current, store_path, write_store
@@ -77,11 +79,13 @@ class SyncResult:
     run_id: int | None = None  # the SyncRun of an applying call
     whole_table: bool = True  # the plan covers every row (a sync), not only what changes
     reverts: int | None = None  # a revert: the run it undoes
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # a revert's
+    refusal: str = ""  # why nothing may be written (the removal guard)
+    bases: list[tuple[str, str, Any]] = field(default_factory=list)  # to save when applied
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.refusal
 
     @property
     def summary(self) -> dict[str, int]:
@@ -90,13 +94,17 @@ class SyncResult:
             "added": len(plan.added),
             "updated": len(plan.updated),
             "unchanged": len(plan.unchanged),
-            "missing": 0 if self.prune else len(plan.missing),
+            "missing": len(plan.left) if self.prune else len(plan.missing),
             "removed": len(plan.missing) if self.prune else 0,
+            "kept": len(plan.kept),
+            "conflicts": len(self.conflicts if self.reverts else plan.conflicts),
         }
 
     @property
     def error_message(self) -> str:
         """The seed's one-line form: `Validation failed: <first error>` (+ how many more)."""
+        if self.refusal and not self.errors:
+            return self.refusal
         if not self.errors:
             return ""
         more = sum(error.more or 1 for error in self.errors) - 1
@@ -111,7 +119,7 @@ class SyncResult:
             "updated": [{**u.record.to_dict(), "changes": u.changes} for u in plan.updated],
             "unchanged": [row.to_dict() for row in plan.unchanged] if with_unchanged else [],
             "applied": self.applied,
-            "missing": [] if self.prune else missing,
+            "missing": [row.to_dict() for row in plan.left] if self.prune else missing,
             "removed": missing if self.prune else [],
             "summary": self.summary,
             "errors": [error.to_dict() for error in self.errors],
@@ -119,7 +127,16 @@ class SyncResult:
             "sources": self.sources,
             "fingerprint": self.fingerprint,
             "run_id": self.run_id,
-            **({"reverts": self.reverts, "conflicts": self.conflicts} if self.reverts else {}),
+            "kept": [
+                {
+                    **kept.row.to_dict(),
+                    "fields": kept.fields,
+                    **({"deleted": True} if kept.deleted else {}),
+                }
+                for kept in plan.kept
+            ],
+            "conflicts": self.conflicts if self.reverts else plan.conflicts,
+            **({"reverts": self.reverts} if self.reverts else {}),
         }
 
 
@@ -200,38 +217,119 @@ FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
 KEY, OEM = attrgetter("oem_key"), attrgetter("oem")
 
 
-def _plan(files: list[LoadedFile], prune: bool, dry_run: bool, now: str) -> SyncResult:
+@dataclass(frozen=True)
+class Options:
+    """How a sync decides (see partners.merge): `prune` removes what this run's sources
+    dropped, `prune_all` everything the input lacks; `overwrite` makes every field the files
+    state win; `max_remove` raises the removal guard for one run."""
+
+    prune: bool = False
+    prune_all: bool = False
+    overwrite: bool = False
+    max_remove: int | None = None
+
+    @property
+    def removes(self) -> bool:
+        return self.prune or self.prune_all
+
+
+def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) -> SyncResult:
     rows = db.read_rows()
     # Each OEM key's spelling in the database (the first row's, as setdefault would keep;
     # built in C from the rows reversed, so the first row's spelling is written last).
     known_oems = dict(zip(map(KEY, reversed(rows)), map(OEM, reversed(rows)), strict=True))
-    built = build_records(files, oem_alias_map(settings.PARTNERS_OEM_ALIASES), known_oems)
+    aliases = oem_alias_map(settings.PARTNERS_OEM_ALIASES)
+    built = build_records(files, aliases, known_oems)
     result = SyncResult(
         dry_run=dry_run,
-        prune=prune,
-        sources=[{"path": f.path, "sha256": f.sha256} for f in files],
+        prune=options.removes,
+        sources=[{"path": f.path, "sha256": f.sha256, "source": f.source} for f in files],
         errors=built.errors,
         warnings=built.warnings,
         fingerprint=fingerprint(rows, files),
     )
     if built.errors:
         return result
-    result.plan = diff(built.records, rows)
-    for record in result.plan.added:
+    digests = _source_digests(files, aliases)
+    bases: dict[str, sourcebase.Base | None] = {
+        name: None
+        if sourcebase.is_current(name, d) and not options.removes
+        else sourcebase.load(name)
+        for name, d in digests.items()
+    }
+    plan = result.plan = merge(
+        built.records, rows, bases, overwrite=options.overwrite, edited=ledger.edited_fields
+    )
+    if options.prune and not options.prune_all:
+        loaded = {name: base for name, base in bases.items() if base is not None}
+        plan.missing, plan.left, conflicts = removable(
+            plan.missing, loaded, overwrite=options.overwrite
+        )
+        plan.conflicts += conflicts
+    if options.removes:
+        result.refusal = _removal_guard(len(plan.missing), len(rows), options.max_remove)
+    for record in plan.added:
         record.created_at = record.created_at or record.updated_at or now
         record.updated_at = record.updated_at or now
-    for update in result.plan.updated:
+    for update in plan.updated:
         update.record.created_at = update.row.created_at
         update.record.updated_at = now
+    result.bases = _new_bases(built.records, plan, bases, digests, options.removes)
     return result
+
+
+def _source_digests(files: list[LoadedFile], aliases: dict[str, str]) -> dict[str, str]:
+    shas: dict[str, list[str]] = {}
+    for loaded in files:
+        shas.setdefault(loaded.source, []).append(loaded.sha256)
+    return {name: sourcebase.digest(found, aliases) for name, found in shas.items()}
+
+
+def _removal_guard(count: int, total: int, given: int | None) -> str:
+    """Like rsync's --max-delete: a sync that would remove more records than the limit is
+    refused whole, saying how many and how to allow it."""
+    limit = given if given is not None else settings.PARTNERS_MAX_REMOVE
+    if limit is None:
+        limit = max(total // 4, 10)
+    if count <= limit:
+        return ""
+    why = "--max-remove" if given is not None else "PARTNERS_MAX_REMOVE, or a quarter of them"
+    return (
+        f"Refusing to remove {count:,} records: more than {limit:,} ({why}); nothing was "
+        f"written. Allow it with --max-remove {count}."
+    )
+
+
+def _new_bases(
+    records: list[Record],
+    plan: Plan,
+    bases: dict[str, Any],
+    digests: dict[str, str],
+    removes: bool,
+) -> list[tuple[str, str, Any]]:
+    """Each source's base after this sync: what its files state now, the records it stated
+    before and no longer states kept (a later prune removes them), removed ones dropped.
+    Sources whose files did not change keep their base as it is."""
+    out: list[tuple[str, str, Any]] = []
+    removed = {row.key for row in plan.missing} if removes else set()
+    for name, base in bases.items():
+        if base is None:
+            continue
+        new = dict(base)
+        for record in records:
+            if record.origin == name:
+                new[record.key] = sourcebase.stated(record)
+        for key in removed:
+            new.pop(key, None)
+        out.append((name, digests[name], new))
+    return out
 
 
 def _final_state(plan: Plan, prune: bool) -> list[Record | db.Row]:
     """What the table holds after applying `plan`: the store is rendered from this."""
-    state: list[Record | db.Row] = [*plan.unchanged, *plan.added]
+    state: list[Record | db.Row] = [*plan.unchanged, *plan.held, *plan.added]
     state += [u.record for u in plan.updated]
-    if not prune:
-        state += plan.missing
+    state += plan.left if prune else plan.missing
     return state
 
 
@@ -260,6 +358,10 @@ def run_sync(
     files: list[LoadedFile] | None = None,
     apply: bool = False,
     prune: bool = False,
+    prune_all: bool = False,
+    overwrite: bool = False,
+    max_remove: int | None = None,
+    source_name: str | None = None,
     source: str = "cli",
     user: Any = None,
     lock_timeout: float | None = None,
@@ -267,7 +369,8 @@ def run_sync(
     on_stage: Callable[[str], None] | None = None,
 ) -> SyncResult:
     """Sync `files` (already loaded, e.g. an upload) or the files at `paths` (default: every
-    `partners_*` file in PARTNERS_INPUT_DIR).
+    `partners_*` file in PARTNERS_INPUT_DIR). `source_name` names the source of every file
+    (default: each file's name); `source` is the door (cli, admin, api).
 
     Raises InputError or LoadError for unusable input, SyncBusy when the lock is not had in
     time, StaleState when `expected_fingerprint` (from a dry run) no longer matches, and
@@ -278,6 +381,7 @@ def run_sync(
     stage = on_stage or (lambda name: None)
     started = timezone.now()
     sources: list[dict[str, str]] = []
+    options = Options(prune, prune_all, overwrite, max_remove)
     with bulk_allocation():
         try:
             if files is None:
@@ -287,13 +391,16 @@ def run_sync(
             if apply:
                 _failed_run(started, source, user, sources, [str(exc)])
             raise
-        sources = [{"path": f.path, "sha256": f.sha256} for f in files]
+        if source_name:
+            for each in files:
+                each.source = source_name
+        sources = [{"path": f.path, "sha256": f.sha256, "source": f.source} for f in files]
         loaded = files
         now = format_timestamp(started)
 
         def plan() -> SyncResult:
             stage("Comparing")
-            return _plan(loaded, prune, dry_run=not apply, now=now)
+            return _plan(loaded, options, dry_run=not apply, now=now)
 
         if not apply:
             return plan()
@@ -350,6 +457,8 @@ def applying_run(
                     write_plan(
                         result.plan, prune=result.prune, run_id=run.pk, user_id=user_id, now=now
                     )
+                    for name, files_digest, base in result.bases:
+                        sourcebase.save(name, files_digest, base)
                     result.applied = True
                 result.run_id = run.pk
                 _finish_run(run, result)
@@ -374,7 +483,8 @@ def applying_run(
 
 def _write_store(result: SyncResult) -> None:
     plan = result.plan
-    if not (plan.added or plan.updated or (result.prune and plan.missing)) and is_current():
+    changed = plan.added or plan.updated or (result.prune and plan.missing)
+    if not changed and is_current():
         return  # Optimization: nothing changed and the file holds the last write; no render
     state = _final_state(plan, result.prune) if result.whole_table else db.read_rows()
     try:

@@ -151,6 +151,10 @@ PARTNERS_OEM_ALIASES = envjson_dict("PARTNERS_OEM_ALIASES")
 PARTNERS_AUTO_EXPORT = envbool("PARTNERS_AUTO_EXPORT", "1" if VAULT_ROOT else "0")
 # How many tier changes each OEM note lists under "Recent changes"; 0 leaves the list out.
 PARTNERS_NOTE_RECENT_CHANGES = envint("PARTNERS_NOTE_RECENT_CHANGES", 10, minimum=0)
+# A sync may remove at most this many records (--max-remove raises it for one run); unset:
+# the larger of a quarter of the records in the database and 10.
+_MAX_REMOVE = envint("PARTNERS_MAX_REMOVE", -1, minimum=0)
+PARTNERS_MAX_REMOVE = None if _MAX_REMOVE < 0 else _MAX_REMOVE
 PARTNERS_LOCK_TIMEOUT = envint("PARTNERS_LOCK_TIMEOUT", 60)
 
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "sync"

@@ -39,7 +39,7 @@ def two_runs(input_dir, store):
     first = run_sync([base], apply=True)
     after_first = table(), store.read_bytes()
     changed = write_csv(input_dir / "partners_b.csv", CHANGED)
-    second = run_sync([changed], apply=True, prune=True)
+    second = run_sync([changed], apply=True, prune_all=True)
     return first, second, after_first
 
 

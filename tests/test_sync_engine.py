@@ -76,7 +76,15 @@ def test_the_diff_reports_added_updated_unchanged_and_missing(synced, input_dir)
         "name": {"old": "Red River Technology", "new": "red river technology"},
         "tier": {"old": "Gold", "new": "Platinum", "direction": "up"},
     }
-    assert data["summary"] == {"added": 1, "updated": 1, "unchanged": 1, "missing": 1, "removed": 0}
+    assert data["summary"] == {
+        "added": 1,
+        "updated": 1,
+        "unchanged": 1,
+        "missing": 1,
+        "removed": 0,
+        "kept": 0,
+        "conflicts": 0,
+    }
 
 
 def test_every_compared_field_change_is_reported_old_to_new(synced, input_dir):
@@ -100,7 +108,7 @@ def test_a_dry_run_writes_nothing(synced, input_dir, store):
     rows_before = list(PartnerTier.objects.values())
     runs_before = SyncRun.objects.count()
     path = write_csv(input_dir / "next.csv", [["Brand New", "Gold", "P", "Dell", "", ""]])
-    result = run_sync([path], prune=True)
+    result = run_sync([path], prune_all=True)
     assert result.dry_run and not result.applied
     assert len(result.plan.added) == 1 and len(result.plan.missing) == 3
     assert list(PartnerTier.objects.values()) == rows_before
@@ -176,14 +184,22 @@ def test_a_second_identical_sync_is_all_unchanged_and_leaves_the_store_alone(
 ):
     stamp = store.stat().st_mtime_ns
     result = run_sync([input_dir / "base.csv"], apply=True)
-    assert result.summary == {"added": 0, "updated": 0, "unchanged": 3, "missing": 0, "removed": 0}
+    assert result.summary == {
+        "added": 0,
+        "updated": 0,
+        "unchanged": 3,
+        "missing": 0,
+        "removed": 0,
+        "kept": 0,
+        "conflicts": 0,
+    }
     assert not result.store_written
     assert store.stat().st_mtime_ns == stamp
 
 
 def test_prune_removes_missing_records_and_lists_them(synced, input_dir):
     path = write_csv(input_dir / "next.csv", BASE[:2])
-    result = run_sync([path], apply=True, prune=True)
+    result = run_sync([path], apply=True, prune_all=True)
     assert keys(result.to_dict()["removed"]) == [("HP", "Old Partner")]
     assert result.to_dict()["missing"] == []
     assert not PartnerTier.objects.filter(name="Old Partner").exists()
@@ -300,6 +316,8 @@ def test_the_result_serializes_to_the_seed_shape_plus_extras(synced, input_dir):
         "sources",
         "fingerprint",
         "run_id",
+        "kept",
+        "conflicts",
     ]
     assert data["dry_run"] is True and data["run_id"] is None and data["applied"] is False
     assert data["sources"] == [

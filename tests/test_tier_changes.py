@@ -55,7 +55,7 @@ def year(input_dir):
                 counts[joined[0]]["new"] += 1
         rows = [[name, LADDER[t], "Program", oem, "", ""] for (oem, name), t in tiers.items()]
         path = write_csv(input_dir / f"partners_{month:02d}.csv", rows)
-        result = run_sync([path], apply=True, prune=True)
+        result = run_sync([path], apply=True, prune=True, source_name="portal")
         assert result.applied
         LedgerEntry.objects.filter(run_id=result.run_id).update(at=month_start(month))
         path.unlink()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from partners.models import PartnerTier
+from partners.models import PartnerTier, Source
 from partners.normalize import clean, identity_key, normalize_tier
 from partners.store import store_path
 from partners.sync import run_sync
@@ -30,6 +30,12 @@ RECORD = st.fixed_dictionaries(
         "notes": st.none() | TEXT,
     }
 )
+
+
+def reset() -> None:
+    """An empty database for the next example: no records and no source's base."""
+    PartnerTier.objects.all().delete()
+    Source.objects.all().delete()
 
 
 def unique(records: list[dict]) -> list[dict]:
@@ -77,28 +83,36 @@ def expected(records: list[dict]) -> set[tuple]:
 @SETTINGS
 @given(a=INPUT)
 def test_a_second_sync_of_the_same_input_changes_nothing(tmp_path_factory, a):
-    PartnerTier.objects.all().delete()
+    reset()
     folder = tmp_path_factory.mktemp("same")
     path = write(folder, "a.json", a)
     assert run_sync([path], apply=True).applied
     again = run_sync([path]).summary
-    assert again == {"added": 0, "updated": 0, "unchanged": len(a), "missing": 0, "removed": 0}
+    assert again == {
+        "added": 0,
+        "updated": 0,
+        "unchanged": len(a),
+        "missing": 0,
+        "removed": 0,
+        "kept": 0,
+        "conflicts": 0,
+    }
 
 
 @SETTINGS
 @given(a=INPUT, b=INPUT)
 def test_applying_the_diff_of_a_and_b_to_a_gives_b(tmp_path_factory, a, b):
-    PartnerTier.objects.all().delete()
+    reset()
     folder = tmp_path_factory.mktemp("ab")
     run_sync([write(folder, "a.json", a)], apply=True)
-    run_sync([write(folder, "b.json", b)], apply=True, prune=True)
+    run_sync([write(folder, "b.json", b)], apply=True, prune_all=True)
     assert contents() == expected(b)
 
 
 @SETTINGS
 @given(a=INPUT, seed=st.integers(0, 1000))
 def test_input_order_does_not_change_the_result(tmp_path_factory, a, seed):
-    PartnerTier.objects.all().delete()
+    reset()
     folder = tmp_path_factory.mktemp("order")
     shuffled = a[:]
     random.Random(seed).shuffle(shuffled)
@@ -117,13 +131,13 @@ def test_input_order_does_not_change_the_result(tmp_path_factory, a, seed):
 @SETTINGS
 @given(a=INPUT)
 def test_store_to_database_to_store_is_byte_identical(tmp_path_factory, a, settings):
-    PartnerTier.objects.all().delete()
+    reset()
     folder = tmp_path_factory.mktemp("round")
     run_sync([write(folder, "a.json", a)], apply=True)
     first = store_path().read_bytes()
     copy = folder / "store_copy.json"
     copy.write_bytes(first)
-    PartnerTier.objects.all().delete()
+    reset()
 
     assert run_sync([copy], apply=True).applied
 
@@ -150,7 +164,7 @@ def test_reverting_b_gives_a_back_and_reverting_the_revert_gives_b(
 ):
     from partners.revert import revert_run
 
-    PartnerTier.objects.all().delete()
+    reset()
     folder = tmp_path_factory.mktemp("revert")
     settings.VAULT_ROOT = folder / "vault"
     settings.VAULT_ROOT.mkdir()
@@ -158,7 +172,7 @@ def test_reverting_b_gives_a_back_and_reverting_the_revert_gives_b(
     settings.PARTNERS_NOTE_RECENT_CHANGES = 0
     run_sync([write(folder, "a.json", a)], apply=True)
     after_a = world_state(settings.VAULT_ROOT)
-    second = run_sync([write(folder, "b.json", b)], apply=True, prune=prune)
+    second = run_sync([write(folder, "b.json", b)], apply=True, prune_all=prune)
     after_b = world_state(settings.VAULT_ROOT)
     if second.summary == dict.fromkeys(second.summary, 0) | {"unchanged": len(a)}:
         return  # b changed nothing: there is no run to revert

@@ -11,6 +11,7 @@ from django.core.management.base import CommandParser
 from partners.management.failure import (
     SYNC_FAILURES,
     JsonFormatCommand,
+    error_entry,
     fail,
     sync_failure,
     write_json,
@@ -46,7 +47,32 @@ class Command(JsonFormatCommand):
         )
         parser.add_argument("--apply", action="store_true", help="write the changes")
         parser.add_argument(
-            "--prune", action="store_true", help="remove records missing from the input"
+            "--source",
+            metavar="NAME",
+            help="the source name of the files (default: each file's name), e.g. for monthly "
+            "exports of one portal under different names",
+        )
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="two-way: every field the files state wins, over edits and other sources",
+        )
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="remove the records these sources stated before and no longer state",
+        )
+        parser.add_argument(
+            "--prune-all",
+            action="store_true",
+            help="remove every record missing from the input (a full data-folder sync)",
+        )
+        parser.add_argument(
+            "--max-remove",
+            type=int,
+            metavar="N",
+            help="allow removing up to N records (default: PARTNERS_MAX_REMOVE, else the "
+            "larger of a quarter of the records and 10)",
         )
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
@@ -61,6 +87,10 @@ class Command(JsonFormatCommand):
                     options["paths"],
                     apply=options["apply"],
                     prune=options["prune"],
+                    prune_all=options["prune_all"],
+                    overwrite=options["overwrite"],
+                    max_remove=options["max_remove"],
+                    source_name=options["source"],
                     source="cli",
                     on_stage=on_stage,
                 )
@@ -79,6 +109,11 @@ class Command(JsonFormatCommand):
             for error in result.errors:
                 self.stderr.write(self.style.ERROR(str(error)))
         data = result.to_dict()
+        if result.refusal and not result.errors:
+            if fmt == "text":
+                self._write_text(result)
+            errors = [error_entry(result.refusal)]
+            fail(self, fmt, result.refusal, errors, 1, data)
         fail(self, fmt, f"{result.error_message}; nothing was written", data["errors"], 1, data)
 
     def _progress(self, paths: list[str], apply: bool):
@@ -100,13 +135,31 @@ class Command(JsonFormatCommand):
         applied = result.applied
         if not applied:
             out("Dry run: nothing was written (use --apply to write).")
-        out("Read " + ", ".join(s["path"] for s in result.sources))
+        out("Read " + ", ".join(_read(s) for s in result.sources))
         plan = result.plan
         self._section("Added" if applied else "Would add", plan.added, self._added_line)
         self._section("Updated" if applied else "Would update", plan.updated, self._updated_line)
         out(f"Unchanged: {plural(len(plan.unchanged))}")
+        self._section(
+            "Kept (changed here since the file's source last said otherwise)",
+            plan.kept,
+            self._kept_line,
+            always=False,
+        )
+        self._section(
+            "Conflicts (kept as they are; --overwrite lets the files win)",
+            plan.conflicts,
+            self._conflict_line,
+            always=False,
+        )
         if result.prune:
             self._section("Removed" if applied else "Would remove", plan.missing, self._key_line)
+            self._section(
+                "Missing from the input, not stated by these sources (kept; --prune-all removes)",
+                plan.left,
+                self._key_line,
+                always=False,
+            )
         else:
             self._section(
                 "Missing from the input (kept; --prune removes)",
@@ -133,6 +186,21 @@ class Command(JsonFormatCommand):
         return f"+ {record.oem} / {record.name}: {record.tier} ({record.program})"
 
     @staticmethod
+    def _kept_line(kept) -> str:
+        row = kept.row
+        if kept.deleted:
+            return f"= {row.oem} / {row.name}: removed since; stays removed"
+        return f"= {row.oem} / {row.name}: {', '.join(kept.fields)}"
+
+    @staticmethod
+    def _conflict_line(c) -> str:
+        field = c["field"] or "record"
+        return (
+            f"! {c['oem']} / {c['name']}: {field} was {describe(c['base'])}, is "
+            f"{describe(c['database'])} here, the file says {describe(c['file'])}"
+        )
+
+    @staticmethod
     def _key_line(row) -> str:
         return f"- {row.oem} / {row.name}: {row.tier} ({row.program})"
 
@@ -144,6 +212,15 @@ class Command(JsonFormatCommand):
             text = f"{name} {describe(change['old'])} → {describe(change['new'])}"
             parts.append(f"{text} {arrow}".rstrip())
         return f"~ {update.record.oem} / {update.record.name}: {'; '.join(parts)}"
+
+
+def _read(source: dict[str, str]) -> str:
+    name = source.get("source", "")
+    return (
+        source["path"]
+        if name == source["path"].rsplit("/", 1)[-1]
+        else (f"{source['path']} (source {name})")
+    )
 
 
 def _store_display() -> str:

@@ -1,0 +1,191 @@
+"""The three-way sync: each source changes only what it changed since it last said it.
+
+Per record and field, the file's value F is compared with the base B (what the same source
+stated last time) and the database's value D:
+
+    F == B            nothing changes; D != B is listed as kept (an edit, another source)
+    F != B, D == B    updated to F
+    F != B, D == F    unchanged
+    F != B, D != B    a conflict; D stays
+
+A field the file does not carry is never changed. Without a base (a source's first sync, or
+a record new to it) the sync is two-way, except that a field whose last change was a
+person's edit is a conflict. `overwrite` is the two-way sync: every field the file states
+wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from partners.db import Row
+from partners.diff import Kept, Plan, Update, field_changes
+from partners.fields import COMPARED
+from partners.records import Record
+from partners.sources import Base, Key
+
+Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
+SAME = object()  # a source whose files are what it last applied: F is its base
+
+
+def merge(
+    records: Iterable[Record],
+    rows: Iterable[Row],
+    bases: Mapping[str, Base | None],
+    *,
+    overwrite: bool = False,
+    edited: Edited = lambda ids: {},
+) -> Plan:
+    """The plan for `records` against `rows`. `bases` maps each source name to its base, or to
+    None when its files are what it last applied (then each file value is its base)."""
+    plan = Plan()
+    existing = {row.key: row for row in rows}
+    decided: list[tuple[Record, Row, list[str], list[str], list[str]]] = []
+    for record in records:
+        row = existing.pop(record.key, None)
+        base = _base_of(record, bases)
+        if row is None:
+            _absent(record, base, overwrite, plan)
+            continue
+        file, database = record.to_dict(), row.to_dict()
+        differing = [f for f in COMPARED if f in record.stated and file[f] != database[f]]
+        if not differing:
+            plan.unchanged.append(row)
+            continue
+        changed: list[str] = []
+        kept: list[str] = []
+        two_way: list[str] = []
+        for name in differing:
+            before = base.get(name, _NO_BASE) if isinstance(base, dict) else base
+            if overwrite:
+                changed.append(name)
+            elif base is None or before is _NO_BASE:
+                two_way.append(name)
+            elif before is SAME or file[name] == before:
+                kept.append(name)
+            elif database[name] == before:
+                changed.append(name)
+            else:
+                plan.conflicts.append(_conflict(record, name, before, database[name], file[name]))
+        decided.append((record, row, changed, kept, two_way))
+    edits = edited([row.id for _, row, _, _, two_way in decided if two_way])
+    for record, row, changed, kept, two_way in decided:
+        mine = edits.get(row.id, set())
+        for name in two_way:
+            if name in mine:  # a person's edit was its last change: not overwritten
+                plan.conflicts.append(
+                    _conflict(record, name, None, getattr(row, name), getattr(record, name))
+                )
+            else:
+                changed.append(name)
+        if kept:
+            plan.kept.append(Kept(row, kept))
+        if changed:
+            _update(plan, row, record, changed)
+        else:
+            plan.held.append(row)
+    plan.missing = list(existing.values())
+    return plan
+
+
+class _NoBase:
+    """A base that lacks the field (its file had no such column then)."""
+
+
+_NO_BASE = _NoBase()
+
+
+def _base_of(record: Record, bases: Mapping[str, Base | None]) -> Any:
+    """The record's base values, SAME when its source's files are unchanged, or None."""
+    if record.origin in bases and bases[record.origin] is None:
+        return SAME
+    return (bases.get(record.origin) or {}).get(record.key)
+
+
+def _absent(record: Record, base: Any, overwrite: bool, plan: Plan) -> None:
+    """A record the database does not have: new, or removed since its source last said it."""
+    if base is None or overwrite:
+        plan.added.append(record)
+        return
+    file = record.to_dict()
+    if base is SAME or all(file[f] == base.get(f, file[f]) for f in record.stated):
+        # Removed by a person since; the source said nothing new: it stays removed.
+        plan.kept.append(Kept(record, list(COMPARED), deleted=True))
+        return
+    plan.conflicts.append(_conflict(record, None, base.get("tier"), None, record.tier))
+
+
+def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str]) -> None:
+    values = row.to_dict()
+    new = record.to_dict()
+    for name in fields:
+        values[name] = new[name]
+    merged = Record(
+        name=values["name"] or record.name,
+        tier=values["tier"] or record.tier,
+        program=values["program"] or record.program,
+        oem=values["oem"] or record.oem,
+        poc=values["poc"],
+        notes=values["notes"],
+        created_at=row.created_at,
+        updated_at=record.updated_at,
+        name_key=record.name_key,
+        oem_key=record.oem_key,
+        source=record.source,
+        position=record.position,
+        line=record.line,
+        origin=record.origin,
+        stated=record.stated,
+    )
+    plan.updated.append(Update(row, merged, field_changes(row.compared(), merged.compared())))
+
+
+def _conflict(record: Record, name: str | None, base: Any, database: Any, file: Any) -> dict:
+    return {
+        "name": record.name,
+        "oem": record.oem,
+        "field": name,
+        "base": base,
+        "database": database,
+        "file": file,
+    }
+
+
+def removable(
+    missing: Iterable[Row], bases: Mapping[str, Base], *, overwrite: bool = False
+) -> tuple[list[Row], list[Row], list[dict]]:
+    """A scoped prune: the rows one of these sources stated and no longer states (to remove),
+    those it never stated (left), and conflicts for rows changed since the source stated them
+    (left too, unless `overwrite`)."""
+    remove, left, conflicts = [], [], []
+    for row in missing:
+        stated = _stated_by(row.key, bases)
+        if stated is None:
+            left.append(row)
+            continue
+        values = row.to_dict()
+        changed = [f for f in COMPARED if f in stated and values[f] != stated[f]]
+        if changed and not overwrite:
+            left.append(row)
+            conflicts += [
+                {
+                    "name": row.name,
+                    "oem": row.oem,
+                    "field": f,
+                    "base": stated[f],
+                    "database": values[f],
+                    "file": None,
+                }
+                for f in changed
+            ]
+        else:
+            remove.append(row)
+    return remove, left, conflicts
+
+
+def _stated_by(key: Key, bases: Mapping[str, Base]) -> dict[str, Any] | None:
+    for base in bases.values():
+        if key in base:
+            return base[key]
+    return None
