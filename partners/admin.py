@@ -3,8 +3,10 @@ engine's dry run and confirmed with its apply; nothing here classifies or writes
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -45,7 +47,15 @@ from partners.records import COMPARED
 from partners.report import ReportError, as_csv, period, summarize, tier_changes
 from partners.resources import PartnerTierResource
 from partners.revert import RevertConflicts, RevertError, revert_run
-from partners.sync import InputError, StaleState, StoreError, SyncBusy, SyncResult, run_sync
+from partners.sync import (
+    InputError,
+    StaleState,
+    StoreError,
+    SyncBusy,
+    SyncResult,
+    display_path,
+    run_sync,
+)
 from partners.tokens import create_token, revoke
 from partners.uploads import DatabaseStorage, UploadRefused
 
@@ -197,11 +207,17 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             except LoadError as exc:
                 form.add_error("import_file", str(exc))
             else:
-                result = run_sync(files=[loaded])
+                source_name = form.cleaned_data.get("source") or None
+                overwrite = bool(form.cleaned_data.get("overwrite"))
+                result = run_sync(files=[loaded], source_name=source_name, overwrite=overwrite)
                 context.update(preview(result))
                 # Only a preview that can be confirmed keeps its file (within the quotas).
                 if result.ok:
                     kept = self._keep_upload(request, form, data, upload.name, fmt, result)
+                    if "confirm_form" in kept:
+                        kept["confirm_form"].initial.update(
+                            source=source_name or "", overwrite=overwrite
+                        )
                     context.update(kept, upload_format=fmt)
         return self._render_preview(request, context, form=form, title="Import partner tiers")
 
@@ -247,7 +263,13 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         )
         if loaded is None:
             return HttpResponseRedirect(again)
-        result = self._apply(request, files=[loaded], fingerprint=form.cleaned_data["fingerprint"])
+        result = self._apply(
+            request,
+            files=[loaded],
+            fingerprint=form.cleaned_data["fingerprint"],
+            source_name=form.cleaned_data["source"] or None,
+            overwrite=form.cleaned_data["overwrite"],
+        )
         storage.remove()
         return HttpResponseRedirect(self._url("changelist") if result else again)
 
@@ -304,8 +326,12 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             return HttpResponseRedirect(self._url("changelist"))
         context = preview(result)
         context["folder"] = True
+        context["folder_path"] = display_path(Path(settings.PARTNERS_INPUT_DIR))
         if result.ok:
-            context["confirm_form"] = ConfirmFolderForm(initial={"fingerprint": result.fingerprint})
+            form = ConfirmFolderForm(initial={"fingerprint": result.fingerprint})
+            count = result.summary["missing"]
+            form.fields["prune"].label = f"Also remove the {count:,} missing records"
+            context["confirm_form"] = form
         return self._render_preview(request, context, title="Sync from the data folder")
 
     def folder_changes_csv(self, request: HttpRequest) -> HttpResponseBase:
@@ -366,6 +392,8 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         files: list[LoadedFile] | None,
         fingerprint: str,
         prune: bool = False,
+        source_name: str | None = None,
+        overwrite: bool = False,
     ) -> SyncResult | None:
         """Apply through the engine; say what happened. None when nothing was applied."""
         try:
@@ -373,6 +401,8 @@ class PartnerTierAdmin(ImportExportModelAdmin):
                 files=files,
                 apply=True,
                 prune_all=prune,  # the folder sync is a full one: its prune is --prune-all
+                source_name=source_name,
+                overwrite=overwrite,
                 source="admin",
                 user=request.user,
                 lock_timeout=WEB_LOCK_TIMEOUT,

@@ -37,6 +37,19 @@ class UploadForm(ImportForm):
     """django-import-export's upload form, with the size limit checked before anything is
     read (PARTNERS_UPLOAD_MAX_BYTES)."""
 
+    source = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Source",
+        help_text="The name this file's source is remembered by (default: the file's name), "
+        "e.g. cisco-portal for monthly exports under different names.",
+    )
+    overwrite = forms.BooleanField(
+        required=False,
+        label="The file's values win",
+        help_text="Every field the file states replaces the database's, even a person's edit.",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["import_file"].allow_empty_file = True  # said below, with the file's name
@@ -74,6 +87,8 @@ class ConfirmUploadForm(forms.Form):
     original_file_name = forms.CharField(widget=forms.HiddenInput, max_length=255)
     format = forms.CharField(widget=forms.HiddenInput, max_length=10)
     fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    source = forms.CharField(widget=forms.HiddenInput, max_length=200, required=False)
+    overwrite = forms.BooleanField(widget=forms.HiddenInput, required=False)
 
 
 class ConfirmFolderForm(forms.Form):
@@ -81,5 +96,6 @@ class ConfirmFolderForm(forms.Form):
     prune = forms.BooleanField(
         required=False,
         label="Also remove the missing records",
-        help_text="Records in the database that no file in the data folder lists are deleted.",
+        help_text="Records in the database that no file in the data folder lists are deleted "
+        "(at most PARTNERS_MAX_REMOVE, or a quarter of them).",
     )

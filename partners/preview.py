@@ -32,6 +32,8 @@ def preview(result: SyncResult, limit: int = SHOWN) -> dict[str, Any]:
         "updated": updated,
         "added": plan.added[:limit],
         "missing": plan.missing[:limit],
+        "kept": plan.kept[:limit],
+        "conflicts": plan.conflicts[:limit],
         "errors": result.errors[:limit],
         "warnings": result.warnings[:limit],
         "limit": limit,

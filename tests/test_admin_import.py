@@ -80,6 +80,8 @@ def test_an_upload_is_previewed_then_applied_on_confirm(admin_client, admin_user
         "unchanged": 1,
         "missing": 1,
         "removed": 0,
+        "kept": 0,
+        "conflicts": 0,
     }
     [change] = preview.context["updated"][0]["changes"]
     assert (change["field"], change["old"], change["new"], change["arrow"]) == (
@@ -410,3 +412,43 @@ def test_concurrent_uploads_stay_within_both_quotas(settings, django_user_model)
     # while the total is full is; one who already holds an upload drops their own instead),
     # so only the bounds are asserted; every refusal said why.
     assert all("nothing was stored" in message for message in refused)
+
+
+def test_an_upload_named_as_a_source_keeps_an_edit_and_shows_it(admin_client, base):
+    first = csv_bytes(UPLOAD)
+    file = SimpleUploadedFile("cisco_2026_11.csv", first)
+    preview = admin_client.post(
+        IMPORT_URL, {"import_file": file, "format": FORMAT_INDEX["csv"], "source": "cisco-portal"}
+    )
+    assert preview.context["confirm_form"].initial["source"] == "cisco-portal"
+    assert confirm(admin_client, preview).status_code == 302
+    record = PartnerTier.objects.get(name="Red River Technology")
+    PartnerTier.objects.filter(pk=record.pk).update(tier="Gold")  # a person puts it back
+    from partners.edits import save_record
+
+    values = {f: getattr(record, f) for f in ("name", "program", "oem", "poc", "notes")}
+    save_record({**values, "tier": "Silver"}, pk=record.pk, user=None)
+    file = SimpleUploadedFile("cisco_2026_12.csv", first)
+    again = admin_client.post(
+        IMPORT_URL, {"import_file": file, "format": FORMAT_INDEX["csv"], "source": "cisco-portal"}
+    )
+    html = again.content.decode()
+    assert again.context["summary"]["kept"] == 1 and 'id="kept"' in html
+    assert "(source <strong>cisco-portal</strong>)" in html
+    confirm(admin_client, again)
+    assert PartnerTier.objects.get(name="Red River Technology").tier == "Silver"
+
+
+def test_the_files_values_win_when_the_box_is_ticked(admin_client, base):
+    from partners.edits import save_record
+
+    record = PartnerTier.objects.get(name="Red River Technology")
+    values = {f: getattr(record, f) for f in ("name", "program", "oem", "poc", "notes")}
+    save_record({**values, "tier": "Silver"}, pk=record.pk, user=None)
+    file = SimpleUploadedFile("base.csv", csv_bytes(BASE))
+    preview = admin_client.post(
+        IMPORT_URL, {"import_file": file, "format": FORMAT_INDEX["csv"], "overwrite": "on"}
+    )
+    assert preview.context["summary"]["updated"] == 1
+    confirm(admin_client, preview)
+    assert PartnerTier.objects.get(name="Red River Technology").tier == "Gold"

@@ -313,3 +313,15 @@ def test_the_export_form_labels_oem_and_poc_as_people_write_them(admin_client, b
         "Updated at",
         "Created at",
     ]
+
+
+def test_the_folder_sync_names_its_folder_files_and_sources_and_what_prune_would_remove(
+    admin_client, base, input_dir
+):
+    (input_dir / "partners_base.csv").unlink()
+    write_csv(input_dir / "partners_next.csv", [BASE[0]])
+    page = admin_client.get(FOLDER_URL)
+    html = page.content.decode()
+    assert "From the data folder" in html and "partners_next.csv" in html
+    assert "(source <strong>partners_next.csv</strong>)" in html
+    assert "Also remove the 1 missing records" in html

@@ -65,8 +65,10 @@ def test_two_concurrent_applies_end_like_one_after_the_other(input_dir, store, t
     # The same two inputs, one after the other, in both orders: the end state is one of them.
     serial = []
     for order in ((a, b), (b, a)):
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor:  # an empty database: no records, no bases
             cursor.execute("DELETE FROM partners_partnertier")
+            cursor.execute("DELETE FROM partners_sourcebase")
+            cursor.execute("DELETE FROM partners_source")
         for path in order:
             proc = start_sync(path, tmp_path / "serial.json")
             proc.communicate(timeout=120)

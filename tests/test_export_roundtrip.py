@@ -54,6 +54,8 @@ def test_it_imports_its_own_export_back_unchanged(admin_client, hostile, fmt_ind
         "unchanged": len(HOSTILE),
         "missing": 0,
         "removed": 0,
+        "kept": 0,
+        "conflicts": 0,
     }
 
 

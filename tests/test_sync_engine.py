@@ -321,7 +321,11 @@ def test_the_result_serializes_to_the_seed_shape_plus_extras(synced, input_dir):
     ]
     assert data["dry_run"] is True and data["run_id"] is None and data["applied"] is False
     assert data["sources"] == [
-        {"path": "base.csv", "sha256": load_path(input_dir / "base.csv").sha256}
+        {
+            "path": "base.csv",
+            "sha256": load_path(input_dir / "base.csv").sha256,
+            "source": "base.csv",
+        }
     ]
     json.dumps(data)
 

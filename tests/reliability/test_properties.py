@@ -185,3 +185,52 @@ def test_reverting_b_gives_a_back_and_reverting_the_revert_gives_b(tmp_path_fact
         assert world_state(vault) == after_a
         revert_run(reverted.run_id or 0, apply=True)
         assert world_state(vault) == after_b
+
+
+NAMES = ["Acme", "Globex", "Initech", "Umbrella"]
+TIERS = ["Bronze", "Silver", "Gold", "Platinum"]
+STATEMENT = st.dictionaries(st.sampled_from(NAMES), st.sampled_from(TIERS), min_size=1)
+STEP = st.one_of(
+    st.tuples(st.sampled_from(["A", "B"]), STATEMENT, st.booleans()),
+    st.tuples(st.just("edit"), st.sampled_from(NAMES), st.sampled_from(TIERS)),
+)
+
+
+@SETTINGS
+@given(steps=st.lists(STEP, min_size=1, max_size=8))
+def test_two_sources_and_edits_change_only_what_each_changed(tmp_path_factory, steps):
+    """Sources A and B and a person's edits in any order: a re-sync of an unchanged source
+    changes nothing; a field changes only where its source's statement changed (or it had
+    none); a prune from A removes only what A stated before."""
+    from partners.edits import save_record
+
+    reset()
+    folder = tmp_path_factory.mktemp("sources")
+    said: dict[str, dict[str, str]] = {"A": {}, "B": {}}
+    for step in steps:
+        if step[0] == "edit":
+            _, name, new_tier = step
+            record = PartnerTier.objects.filter(name=name).first()
+            if record:
+                values = {"name": name, "tier": new_tier, "program": "P", "oem": "Cisco"}
+                save_record({**values, "poc": None, "notes": None}, pk=record.pk, user=None)
+            continue
+        source, statement, prune = step
+        rows = [
+            {"name": n, "tier": t, "program": "P", "oem": "Cisco"} for n, t in statement.items()
+        ]
+        path = write(folder, f"{source}.json", rows)
+        result = run_sync([path], apply=True, prune=prune, max_remove=100)
+        assert result.applied, result.error_message
+        before = said[source]
+        for update in result.plan.updated:
+            name, new = update.record.name, update.changes.get("tier", {}).get("new")
+            if new is not None:
+                assert name not in before or before[name] != new, (name, before, new)
+        removed = {row.name for row in result.plan.missing} if prune else set()
+        assert removed <= set(before), (removed, before)
+        said[source] = {**before, **statement}
+        for name in removed:
+            said[source].pop(name, None)
+        again = run_sync([path], apply=True).summary
+        assert (again["added"], again["updated"], again["removed"]) == (0, 0, 0), again
