@@ -23,7 +23,7 @@ from partners.db import Row
 from partners.diff import Kept, Plan, Update, field_changes
 from partners.fields import COMPARED
 from partners.records import Record
-from partners.sources import Base, Key
+from partners.sources import NOT_STATED, Base, Entry, Key, value
 
 Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
 SAME = object()  # a source whose files are what it last applied: F is its base
@@ -57,10 +57,10 @@ def merge(
         kept: list[str] = []
         two_way: list[str] = []
         for name in differing:
-            before = base.get(name, _NO_BASE) if isinstance(base, dict) else base
+            before = base if base is None or base is SAME else value(base, name)
             if overwrite:
                 changed.append(name)
-            elif base is None or before is _NO_BASE:
+            elif base is None or before is NOT_STATED:
                 two_way.append(name)
             elif before is SAME or file[name] == before:
                 kept.append(name)
@@ -89,13 +89,6 @@ def merge(
     return plan
 
 
-class _NoBase:
-    """A base that lacks the field (its file had no such column then)."""
-
-
-_NO_BASE = _NoBase()
-
-
 def _base_of(record: Record, bases: Mapping[str, Base | None]) -> Any:
     """The record's base values, SAME when its source's files are unchanged, or None."""
     if record.origin in bases and bases[record.origin] is None:
@@ -109,11 +102,12 @@ def _absent(record: Record, base: Any, overwrite: bool, plan: Plan) -> None:
         plan.added.append(record)
         return
     file = record.to_dict()
-    if base is SAME or all(file[f] == base.get(f, file[f]) for f in record.stated):
+    said = {f: value(base, f) for f in record.stated} if base is not SAME else {}
+    if all(file[f] == said[f] or said[f] is NOT_STATED for f in said):
         # Removed by a person since; the source said nothing new: it stays removed.
         plan.kept.append(Kept(record, list(COMPARED), deleted=True))
         return
-    plan.conflicts.append(_conflict(record, None, base.get("tier"), None, record.tier))
+    plan.conflicts.append(_conflict(record, None, said.get("tier"), None, record.tier))
 
 
 def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str]) -> None:
@@ -165,7 +159,8 @@ def removable(
             left.append(row)
             continue
         values = row.to_dict()
-        changed = [f for f in COMPARED if f in stated and values[f] != stated[f]]
+        said = {f: value(stated, f) for f in COMPARED}
+        changed = [f for f in COMPARED if said[f] is not NOT_STATED and values[f] != said[f]]
         if changed and not overwrite:
             left.append(row)
             conflicts += [
@@ -173,7 +168,7 @@ def removable(
                     "name": row.name,
                     "oem": row.oem,
                     "field": f,
-                    "base": stated[f],
+                    "base": said[f],
                     "database": values[f],
                     "file": None,
                 }
@@ -184,7 +179,7 @@ def removable(
     return remove, left, conflicts
 
 
-def _stated_by(key: Key, bases: Mapping[str, Base]) -> dict[str, Any] | None:
+def _stated_by(key: Key, bases: Mapping[str, Base]) -> Entry | None:
     for base in bases.values():
         if key in base:
             return base[key]

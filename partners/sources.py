@@ -15,11 +15,24 @@ from typing import Any
 import orjson
 from django.db import connection
 
+from partners.fields import COMPARED
 from partners.models import Source, SourceBase
 from partners.records import Record
 
 Key = tuple[str, str]
-Base = dict[Key, dict[str, Any]]  # (oem_key, name_key) → {field: value the source stated}
+# (oem_key, name_key) → what the source stated: a tuple of every compared field (the usual
+# case: a third of a dict's memory) or a dict of the fields its file had.
+Entry = tuple | dict[str, Any]
+Base = dict[Key, Entry]
+NOT_STATED = object()
+POSITION = {name: i for i, name in enumerate(COMPARED)}
+
+
+def value(entry: Entry, name: str) -> Any:
+    """What the source stated for field `name`, or NOT_STATED."""
+    if isinstance(entry, tuple):
+        return entry[POSITION[name]]
+    return entry.get(name, NOT_STATED)
 
 
 def digest(shas: Iterable[str], rules: Mapping[str, str]) -> str:
@@ -45,18 +58,20 @@ def load(name: str) -> Base:
         for oem_key, stated in cursor.fetchall():
             values = orjson.loads(stated) if isinstance(stated, str | bytes) else stated
             for name_key, fields in values.items():
-                base[(oem_key, name_key)] = fields
+                base[(oem_key, name_key)] = tuple(fields) if isinstance(fields, list) else fields
     return base
 
 
-def stated(record: Record) -> dict[str, Any]:
+def stated(record: Record) -> Entry:
+    if len(record.stated) == len(COMPARED):
+        return record.compared()
     return {f: getattr(record, f) for f in record.stated}
 
 
 def save(name: str, files_digest: str, base: Base) -> None:
     """Replace the source's base (in the caller's transaction)."""
     source, _ = Source.objects.update_or_create(name=name, defaults={"digest": files_digest})
-    by_oem: dict[str, dict[str, dict[str, Any]]] = {}
+    by_oem: dict[str, dict[str, Any]] = {}
     for (oem_key, name_key), fields in base.items():
         by_oem.setdefault(oem_key, {})[name_key] = fields
     SourceBase.objects.filter(source=source).delete()

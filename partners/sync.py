@@ -315,13 +315,14 @@ def _new_bases(
     for name, base in bases.items():
         if base is None:
             continue
-        new = dict(base)
+        # In place: the merge is done with the old base, and each entry replaced is freed
+        # at once (a second copy of 100,000 entries would be the run's peak memory).
         for record in records:
             if record.origin == name:
-                new[record.key] = sourcebase.stated(record)
+                base[record.key] = sourcebase.stated(record)
         for key in removed:
-            new.pop(key, None)
-        out.append((name, digests[name], new))
+            base.pop(key, None)
+        out.append((name, digests[name], base))
     return out
 
 
@@ -459,6 +460,7 @@ def applying_run(
                     )
                     for name, files_digest, base in result.bases:
                         sourcebase.save(name, files_digest, base)
+                    result.bases = []  # saved: no need to hold them through the store write
                     result.applied = True
                 result.run_id = run.pk
                 _finish_run(run, result)

@@ -105,7 +105,7 @@ def test_applying_the_diff_of_a_and_b_to_a_gives_b(tmp_path_factory, a, b):
     reset()
     folder = tmp_path_factory.mktemp("ab")
     run_sync([write(folder, "a.json", a)], apply=True)
-    run_sync([write(folder, "b.json", b)], apply=True, prune_all=True)
+    run_sync([write(folder, "b.json", b)], apply=True, prune_all=True, max_remove=100)
     assert contents() == expected(b)
 
 
@@ -175,7 +175,7 @@ def test_reverting_b_gives_a_back_and_reverting_the_revert_gives_b(tmp_path_fact
     ):
         run_sync([write(folder, "a.json", a)], apply=True)
         after_a = world_state(vault)
-        second = run_sync([write(folder, "b.json", b)], apply=True, prune_all=prune)
+        second = run_sync([write(folder, "b.json", b)], apply=True, prune_all=prune, max_remove=100)
         after_b = world_state(vault)
         plan = second.plan
         if not (plan.added or plan.updated or (prune and plan.missing)):
