@@ -39,8 +39,10 @@ def write_input(folder, index: int):
 def test_concurrent_applies_end_in_a_serial_order_with_no_lock_errors(input_dir, store):
     rng = random.Random(42)
     for round_ in range(ROUNDS):
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor:  # an empty database: no records, no bases
             cursor.execute("DELETE FROM partners_partnertier")
+            cursor.execute("DELETE FROM partners_sourcebase")
+            cursor.execute("DELETE FROM partners_source")
         writers = rng.randint(2, 8)
         paths = [write_input(input_dir, i) for i in range(writers)]
         procs = [start_sync(path, store) for path in paths]

@@ -30,6 +30,8 @@ from tests.reliability.harness import (
     temp_files,
 )
 
+# Two sources taking turns: --overwrite makes each sync two-way, so every state is one file's
+# (the merge itself is tested elsewhere; here only what a kill leaves).
 KILLS = int(os.environ.get("PARTNERS_STRESS_KILLS", "20"))
 RECORDS = 50_000
 
@@ -62,7 +64,7 @@ def world(tmp_path_factory):
     states, durations = [], []
     for path in inputs:
         start = time.perf_counter()
-        manage(env, "sync_partners", str(path), "--apply")
+        manage(env, "sync_partners", str(path), "--apply", "--overwrite")
         durations.append(time.perf_counter() - start)
         states.append(db_contents(folder / "db.sqlite3"))
     assert states[0] != states[1]
@@ -79,14 +81,16 @@ def test_a_killed_sync_leaves_one_whole_state_and_the_next_run_repairs_it(world)
         before_db, before_store = db_contents(db), store.read_bytes()
 
         interrupted += run_and_kill(
-            env, ["sync_partners", str(inputs[target]), "--apply"], rng.uniform(0.1, duration)
+            env,
+            ["sync_partners", str(inputs[target]), "--apply", "--overwrite"],
+            rng.uniform(0.1, duration),
         )
 
         assert db_contents(db) in (before_db, states[target]), f"kill {attempt}: mixed database"
         assert store_problems(store, before_store, db) == [], f"kill {attempt}"
         assert ledger_problems(db) == [], f"kill {attempt}"
         start = time.perf_counter()
-        manage(env, "sync_partners", str(inputs[target]), "--apply")
+        manage(env, "sync_partners", str(inputs[target]), "--apply", "--overwrite")
         duration = time.perf_counter() - start  # kill within a run as long as this machine's now
         assert db_contents(db) == states[target]
         assert sorted(map(key, store_records(store.read_bytes()))) == sorted(
@@ -101,7 +105,7 @@ def test_the_harness_catches_a_naive_writer(world):
     """The control: the same check must fail for a writer that truncates and rewrites."""
     folder, env, inputs, states, duration = world
     db, store = folder / "db.sqlite3", folder / "store" / "oems.json"
-    manage(env, "sync_partners", str(inputs[0]), "--apply")
+    manage(env, "sync_partners", str(inputs[0]), "--apply", "--overwrite")
     caught = 0
     rng = random.Random(7)
     for _ in range(5):
@@ -123,10 +127,10 @@ def test_a_killed_obsidian_export_leaves_every_note_old_or_new(world, tmp_path):
     vault = tmp_path / "vault"
     vault.mkdir()
     notes = vault / "30 Hubs" / "OEMs"
-    manage(env, "sync_partners", str(inputs[0]), "--apply")
+    manage(env, "sync_partners", str(inputs[0]), "--apply", "--overwrite")
     manage(env, "export_obsidian", "--vault", str(vault))
     old = {p.name: p.read_bytes() for p in notes.iterdir()}
-    manage(env, "sync_partners", str(inputs[1]), "--apply")
+    manage(env, "sync_partners", str(inputs[1]), "--apply", "--overwrite")
     result = manage(env, "export_obsidian", "--vault", str(vault), "--dry-run", "--format", "json")
     assert len(json.loads(result.stdout)["files_written"]) > 100
     new_vault = tmp_path / "expected"
