@@ -201,3 +201,20 @@ def test_the_api_takes_source_overwrite_and_prune_all(synced, input_dir, django_
     response = client.post("/v1/partners/sync", json.dumps(body), content_type="application/json")
     assert response.status_code == 200, response.content
     assert tier() == "Gold" and response.json()["sources"][0]["source"] == "feed"
+
+
+def test_the_api_refuses_a_removal_past_the_guard_with_a_400(input_dir, django_user_model):
+    from tests.test_api import token_client, user_with
+
+    rows = [[f"P{i}", "Gold", "P", "Cisco", "", ""] for i in range(40)]
+    path = write_csv(input_dir / "partners_a.csv", rows)
+    run_sync([path], apply=True)
+    write_csv(path, rows[:5])
+    client = token_client(user_with(django_user_model, "s", "view_partnertier", "sync_partnertier"))
+    body: dict[str, object] = {"dry_run": False, "prune": True}
+    response = client.post("/v1/partners/sync", json.dumps(body), content_type="application/json")
+    assert response.status_code == 400 and "Refusing to remove 35" in response.json()["detail"]
+    assert PartnerTier.objects.count() == 40
+    body["max_remove"] = 35
+    response = client.post("/v1/partners/sync", json.dumps(body), content_type="application/json")
+    assert response.status_code == 200 and PartnerTier.objects.count() == 5
