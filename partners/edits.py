@@ -11,7 +11,7 @@ from typing import Any
 
 from partners import db
 from partners.diff import Update, field_changes
-from partners.normalize import identity_key, now_timestamp
+from partners.normalize import now_timestamp
 from partners.records import Problem, Record
 from partners.sync import SyncResult, applying_run, check_record
 
@@ -40,18 +40,8 @@ def save_record(
             result.errors = [Problem("edit", "Record", 0, f, m) for f, m in problems]
             return result
         now = now_timestamp()
-        record = Record(
-            name=cleaned["name"],
-            tier=cleaned["tier"],
-            program=cleaned["program"],
-            oem=cleaned["oem"],
-            poc=cleaned["poc"],
-            notes=cleaned["notes"],
-            created_at=row.created_at if row else now,
-            updated_at=now,
-            name_key=identity_key(cleaned["name"]),
-            oem_key=identity_key(cleaned["oem"]),
-        )
+        times = {"created_at": row.created_at if row else now, "updated_at": now}
+        record = Record.of({**cleaned, **times})
         if row is None:
             result.plan.added.append(record)
         elif changes := field_changes(row.compared(), record.compared()):

@@ -115,23 +115,9 @@ def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str]) -> None
     new = record.to_dict()
     for name in fields:
         values[name] = new[name]
-    merged = Record(
-        name=values["name"] or record.name,
-        tier=values["tier"] or record.tier,
-        program=values["program"] or record.program,
-        oem=values["oem"] or record.oem,
-        poc=values["poc"],
-        notes=values["notes"],
-        created_at=row.created_at,
-        updated_at=record.updated_at,
-        name_key=record.name_key,
-        oem_key=record.oem_key,
-        source=record.source,
-        position=record.position,
-        line=record.line,
-        origin=record.origin,
-        stated=record.stated,
-    )
+    values.update(created_at=row.created_at, updated_at=record.updated_at)
+    where = {"source": record.source, "position": record.position, "line": record.line}
+    merged = Record.of(values, **where, origin=record.origin, stated=record.stated)
     plan.updated.append(Update(row, merged, field_changes(row.compared(), merged.compared())))
 
 

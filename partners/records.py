@@ -72,6 +72,17 @@ class Record:
     origin: str = ""  # the source name (see `LoadedFile.source`)
     stated: frozenset[str] = EVERY_FIELD  # the fields its file has: no other is changed
 
+    @classmethod
+    def of(cls, values: Mapping[str, Any], **extra: Any) -> Record:
+        """A record from already-normalized values (the eight fields), its keys computed."""
+        fields = {name: values[name] for name in (*COMPARED, *TIMES)}
+        return cls(
+            **fields,
+            name_key=identity_key(values["name"]),
+            oem_key=identity_key(values["oem"]),
+            **extra,
+        )
+
     @property
     def key(self) -> tuple[str, str]:
         return (self.oem_key, self.name_key)

@@ -20,7 +20,6 @@ from django.db import connection
 from partners import db
 from partners.diff import Plan, Update, field_changes
 from partners.models import LedgerEntry, SyncRun
-from partners.normalize import identity_key
 from partners.records import COMPARED, Record
 from partners.sync import Refused, SyncResult, applying_run, fingerprint
 
@@ -180,18 +179,7 @@ def _restore(target: _Target, plan: Plan) -> None:
 
 
 def _record(values: dict[str, Any]) -> Record:
-    return Record(
-        name=values["name"],
-        tier=values["tier"],
-        program=values["program"],
-        oem=values["oem"],
-        poc=values["poc"],
-        notes=values["notes"],
-        created_at=values["created_at"],
-        updated_at=values["updated_at"],
-        name_key=identity_key(values["name"]),
-        oem_key=identity_key(values["oem"]),
-    )
+    return Record.of(values)
 
 
 def revert_run(
