@@ -44,15 +44,24 @@ def merge(
     decided: list[tuple[Record, Row, list[str], list[str], list[str]]] = []
     for record in records:
         row = existing.pop(record.key, None)
-        base = _base_of(record, bases)
         if row is None:
-            _absent(record, base, overwrite, plan)
+            _absent(record, _base_of(record, bases), overwrite, plan)
             continue
-        file, database = record.to_dict(), row.to_dict()
-        differing = [f for f in COMPARED if f in record.stated and file[f] != database[f]]
+        # Optimization: the usual record is unchanged; a tuple comparison (in C) says so
+        # before any per-field work.
+        in_file, in_db = record.compared(), row.compared()
+        if in_file == in_db:
+            plan.unchanged.append(row)
+            continue
+        stated = record.stated
+        differing = [
+            f for f, a, b in zip(COMPARED, in_file, in_db, strict=True) if a != b and f in stated
+        ]
         if not differing:
             plan.unchanged.append(row)
             continue
+        file, database = record.to_dict(), row.to_dict()
+        base = _base_of(record, bases)
         changed: list[str] = []
         kept: list[str] = []
         two_way: list[str] = []

@@ -215,6 +215,7 @@ def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
 
 FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
 KEY, OEM = attrgetter("oem_key"), attrgetter("oem")
+COMPARED_OF = attrgetter(*COMPARED)
 
 
 @dataclass(frozen=True)
@@ -317,9 +318,12 @@ def _new_bases(
             continue
         # In place: the merge is done with the old base, and each entry replaced is freed
         # at once (a second copy of 100,000 entries would be the run's peak memory).
-        for record in records:
-            if record.origin == name:
-                base[record.key] = sourcebase.stated(record)
+        mine = [record for record in records if record.origin == name]
+        if all(len(record.stated) == len(COMPARED) for record in mine):
+            # Optimization: every field stated, so each entry is the compared tuple (in C).
+            base.update(zip(map(attrgetter("key"), mine), map(COMPARED_OF, mine), strict=True))
+        else:
+            base.update((record.key, sourcebase.stated(record)) for record in mine)
         for key in removed:
             base.pop(key, None)
         out.append((name, digests[name], base))
