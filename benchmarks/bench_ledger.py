@@ -72,7 +72,7 @@ def fill_sqlite(db: Path, count: int) -> str:
     with conn:
         conn.executemany(
             "INSERT INTO partners_syncrun (id, started_at, source, files, counts, changes, "
-            "applied, errors) VALUES (?, ?, 'cli', '[]', '{}', '{}', 1, '[]')",
+            "applied, errors, notes_created) VALUES (?, ?, 'cli', '[]', '{}', '{}', 1, '[]', '[]')",
             [(m, f"2026-{m:02d}-01 10:00:00") for m in range(1, 13)],
         )
         marks = ", ".join("?" * 15)
@@ -91,7 +91,8 @@ def fill_postgres(count: int) -> str:
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO partners_syncrun (id, started_at, source, files, counts, changes, "
-            "applied, errors) VALUES (%s, %s, 'cli', '[]', '{}', '{}', true, '[]')",
+            "applied, errors, notes_created) "
+            "VALUES (%s, %s, 'cli', '[]', '{}', '{}', true, '[]', '[]')",
             [(m, f"2026-{m:02d}-01 10:00:00+00") for m in range(1, 13)],
         )
         with cursor.copy(f"COPY partners_ledgerentry ({COLUMNS}) FROM STDIN") as copy:
