@@ -215,7 +215,7 @@ def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
 
 FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
 KEY, OEM = attrgetter("oem_key"), attrgetter("oem")
-COMPARED_OF = attrgetter(*COMPARED)
+COMPARED_OF, STATED, NAME_KEY = attrgetter(*COMPARED), attrgetter("stated"), attrgetter("name_key")
 
 
 @dataclass(frozen=True)
@@ -319,9 +319,11 @@ def _new_bases(
         # In place: the merge is done with the old base, and each entry replaced is freed
         # at once (a second copy of 100,000 entries would be the run's peak memory).
         mine = [record for record in records if record.origin == name]
-        if all(len(record.stated) == len(COMPARED) for record in mine):
-            # Optimization: every field stated, so each entry is the compared tuple (in C).
-            base.update(zip(map(attrgetter("key"), mine), map(COMPARED_OF, mine), strict=True))
+        if all(len(stated) == len(COMPARED) for stated in set(map(STATED, mine))):
+            # Optimization: every field stated, so each entry is the compared tuple, and keys
+            # and entries are built in C.
+            keys = zip(map(KEY, mine), map(NAME_KEY, mine), strict=True)
+            base.update(zip(keys, map(COMPARED_OF, mine), strict=True))
         else:
             base.update((record.key, sourcebase.stated(record)) for record in mine)
         for key in removed:
