@@ -283,7 +283,11 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         loaded = self._stored_upload(request, storage, name, request.GET.get("format"))
         if loaded is None:
             return HttpResponseRedirect(self._url("import"))
-        return _csv_response(run_sync(files=[loaded]), "changes.csv")
+        # The preview's own options, so the download lists what the preview showed.
+        source_name = request.GET.get("source", "")[:200] or None
+        overwrite = request.GET.get("overwrite") == "1"
+        result = run_sync(files=[loaded], source_name=source_name, overwrite=overwrite)
+        return _csv_response(result, "changes.csv")
 
     def _stored_upload(
         self, request: HttpRequest, storage: DatabaseStorage, name: str, fmt: str | None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -452,3 +454,20 @@ def test_the_files_values_win_when_the_box_is_ticked(admin_client, base):
     assert preview.context["summary"]["updated"] == 1
     confirm(admin_client, preview)
     assert PartnerTier.objects.get(name="Red River Technology").tier == "Gold"
+
+
+def test_the_changes_download_lists_what_an_overwrite_preview_showed(admin_client, base):
+    from partners.edits import save_record
+
+    record = PartnerTier.objects.get(name="Red River Technology")
+    values = {f: getattr(record, f) for f in ("name", "program", "oem", "poc", "notes")}
+    save_record({**values, "tier": "Silver"}, pk=record.pk, user=None)
+    file = SimpleUploadedFile("base.csv", csv_bytes(BASE))
+    preview = admin_client.post(
+        IMPORT_URL, {"import_file": file, "format": FORMAT_INDEX["csv"], "overwrite": "on"}
+    )
+    link = re.search(r'href="([^"]+)" id="changes-csv"', preview.content.decode())
+    assert link is not None and "overwrite=1" in link.group(1)
+    download = admin_client.get(html.unescape(link.group(1)))
+    body = b"".join(download.streaming_content).decode()
+    assert "updated,Cisco,Red River Technology,tier,Silver,Gold" in body
