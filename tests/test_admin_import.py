@@ -441,31 +441,29 @@ def test_an_upload_named_as_a_source_keeps_an_edit_and_shows_it(admin_client, ba
     assert PartnerTier.objects.get(name="Red River Technology").tier == "Silver"
 
 
-def test_the_files_values_win_when_the_box_is_ticked(admin_client, base):
+def overwrite_preview_after_an_edit(admin_client):
+    """A person sets Red River to Silver; the base file (Gold) is uploaded with the file's
+    values winning."""
     from partners.edits import save_record
 
     record = PartnerTier.objects.get(name="Red River Technology")
     values = {f: getattr(record, f) for f in ("name", "program", "oem", "poc", "notes")}
     save_record({**values, "tier": "Silver"}, pk=record.pk, user=None)
     file = SimpleUploadedFile("base.csv", csv_bytes(BASE))
-    preview = admin_client.post(
+    return admin_client.post(
         IMPORT_URL, {"import_file": file, "format": FORMAT_INDEX["csv"], "overwrite": "on"}
     )
+
+
+def test_the_files_values_win_when_the_box_is_ticked(admin_client, base):
+    preview = overwrite_preview_after_an_edit(admin_client)
     assert preview.context["summary"]["updated"] == 1
     confirm(admin_client, preview)
     assert PartnerTier.objects.get(name="Red River Technology").tier == "Gold"
 
 
 def test_the_changes_download_lists_what_an_overwrite_preview_showed(admin_client, base):
-    from partners.edits import save_record
-
-    record = PartnerTier.objects.get(name="Red River Technology")
-    values = {f: getattr(record, f) for f in ("name", "program", "oem", "poc", "notes")}
-    save_record({**values, "tier": "Silver"}, pk=record.pk, user=None)
-    file = SimpleUploadedFile("base.csv", csv_bytes(BASE))
-    preview = admin_client.post(
-        IMPORT_URL, {"import_file": file, "format": FORMAT_INDEX["csv"], "overwrite": "on"}
-    )
+    preview = overwrite_preview_after_an_edit(admin_client)
     link = re.search(r'href="([^"]+)" id="changes-csv"', preview.content.decode())
     assert link is not None and "overwrite=1" in link.group(1)
     download = admin_client.get(html.unescape(link.group(1)))
