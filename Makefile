@@ -57,8 +57,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# BENCH_SIZES=1000000 for a million records (not in CI).
+BENCH_SIZES ?= 10000,100000
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_sync.py --databases sqlite,postgres
+	$(BIN)/python benchmarks/bench_sync.py --sizes $(BENCH_SIZES) --databases sqlite,postgres
 	$(BIN)/python benchmarks/bench_admin.py
 	$(BIN)/python benchmarks/bench_obsidian.py
 	$(BIN)/python benchmarks/bench_api.py
