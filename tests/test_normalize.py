@@ -169,3 +169,10 @@ def test_identity_keys_of_a_column_are_each_values_identity_key(values):
     from partners.records import identity_keys
 
     assert identity_keys(values) == [identity_key(v) for v in values]
+
+
+@given(st.lists(st.text(max_size=12), max_size=8))
+def test_identity_keys_of_any_column_are_each_values_identity_key(values):
+    from partners.records import identity_keys
+
+    assert identity_keys(values) == [identity_key(v) for v in values]
