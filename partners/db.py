@@ -139,6 +139,21 @@ REPEATED = [COLUMNS.index(c) for c in ("tier", "program", "oem", "oem_key", *TIM
 INSERTED = ("name", "tier", "program", "oem", "poc", "notes", "name_key", "oem_key")
 
 
+def insert_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Bulk insert, the fastest way each database has: PostgreSQL's COPY (psycopg writes the
+    rows in C; a fifth of the time of `executemany`), SQLite's `executemany`. Every bulk write
+    of the engine (records, ledger entries, source bases) comes through here."""
+    names = ", ".join(columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))
+
+
 def insert(records: Sequence[Record], first_id: int | None = None) -> None:
     """Insert `records`; with `first_id`, under ids `first_id`, `first_id + 1`, …
 
@@ -154,37 +169,38 @@ def insert(records: Sequence[Record], first_id: int | None = None) -> None:
     if first_id is not None:
         columns.insert(0, "id")
         values.insert(0, range(first_id, first_id + len(records)))
-    marks = ", ".join(["%s"] * len(columns))
-    params = list(zip(*values, strict=True))
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({marks})", params)
+    insert_rows(TABLE, columns, zip(*values, strict=True))
+
+
+UPDATED = ("name", "tier", "program", "oem", "poc", "notes", "name_key", "oem_key", "updated_at")
 
 
 def update(pairs: Iterable[tuple[int, Record]]) -> None:
-    """Every field but `created_at`; the keys too, since an edit may rename a partner."""
-    sql = (
-        f"UPDATE {TABLE} SET name = %s, tier = %s, program = %s, oem = %s, poc = %s, "
-        "notes = %s, name_key = %s, oem_key = %s, updated_at = %s WHERE id = %s"
-    )
+    """Every field but `created_at`; the keys too, since an edit may rename a partner.
+
+    PostgreSQL: the new values are copied into a temporary table and applied by one
+    `UPDATE … FROM` (COPY is a fifth of the time of `executemany` there)."""
     as_db = db_time()
-    params = [
-        (
-            r.name,
-            r.tier,
-            r.program,
-            r.oem,
-            r.poc,
-            r.notes,
-            r.name_key,
-            r.oem_key,
-            as_db(r.updated_at),
-            pk,
-        )
-        for pk, r in pairs
-    ]
-    if params:
+    params = [(*attrgetter(*UPDATED[:-1])(r), as_db(r.updated_at), pk) for pk, r in pairs]
+    if not params:
+        return
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+            cursor.execute(
+                f"CREATE TEMP TABLE partners_updated ON COMMIT DROP AS "
+                f"SELECT {', '.join(UPDATED)}, id FROM {TABLE} WITH NO DATA"
+            )
+        insert_rows("partners_updated", [*UPDATED, "id"], params)
+        assignments = ", ".join(f"{name} = u.{name}" for name in UPDATED)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {TABLE} t SET {assignments} FROM partners_updated u WHERE t.id = u.id"
+            )
+            cursor.execute("DROP TABLE partners_updated")
+        return
+    sets = ", ".join(f"{name} = %s" for name in UPDATED)
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {TABLE} SET {sets} WHERE id = %s", params)
 
 
 def delete(ids: Sequence[int], chunk: int = 2000) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from django.db import connection
 
+from partners import db
 from partners.fields import COMPARED
 from partners.models import Source, SourceBase
 from partners.records import Record
@@ -76,13 +77,7 @@ def save(name: str, files_digest: str, base: Base) -> None:
         by_oem.setdefault(oem_key, {})[name_key] = fields
     SourceBase.objects.filter(source=source).delete()
     rows = [(source.pk, oem, orjson.dumps(values).decode()) for oem, values in by_oem.items()]
-    cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {SourceBase._meta.db_table} (source_id, oem_key, stated) "
-            f"VALUES (%s, %s, %s{cast})",
-            rows,
-        )
+    db.insert_rows(SourceBase._meta.db_table, ("source_id", "oem_key", "stated"), rows)
 
 
 def forget(name: str, keys: Sequence[Key]) -> None:
