@@ -9,7 +9,8 @@ million) and each database (`--databases sqlite,postgres`), on a fresh database:
   rows it wrote;
 - an Obsidian export of every OEM and a no-op export;
 - the floors, measured in the same run: a raw sqlite3 `executemany` and a raw psycopg `COPY` of
-  the same rows (CSV parsing included), and django-import-export's import of the same file.
+  the same rows (benchmarks/floor.py: a whole process, start-up and CSV parsing included), and
+  django-import-export's import of the same file.
 
 The data is realistic (`generate`): about 5% of the names are not ASCII (Müller, García, …),
 80% of the rows have a POC and 40% notes of 40–400 characters. The ASCII-only twin has the same
@@ -25,7 +26,6 @@ import argparse
 import csv
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -174,64 +174,20 @@ def ledger_rows(env: dict[str, str]) -> int:
     return int(done.stdout.strip())
 
 
-NOW = "2026-01-01 00:00:00"
-
-
-def _floor_rows(data: Path) -> list[tuple[str, ...]]:
-    with data.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))[1:]
-    return [(*r, r[0].casefold(), r[3].casefold(), NOW, NOW) for r in rows]
-
-
-def raw_executemany(folder: Path, data: Path) -> float:
-    """The SQLite floor: plain sqlite3, one executemany into a table of the same shape."""
-    db = folder / "raw.sqlite3"
-    db.unlink(missing_ok=True)
-    start = time.perf_counter()
-    rows = _floor_rows(data)
-    conn = sqlite3.connect(db)
-    conn.execute(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, tier TEXT, program TEXT, oem TEXT,"
-        " poc TEXT, notes TEXT, name_key TEXT, oem_key TEXT, created_at TEXT, updated_at TEXT,"
-        " UNIQUE (oem_key, name_key))"
+def floor(folder: Path, data: Path, database: str) -> float:
+    """The floor's whole process (benchmarks/floor.py), on a fresh target."""
+    if database == "postgres":
+        pg = ["-h", "127.0.0.1", "-U", "postgres"]
+        subprocess.run(["dropdb", *pg, "--if-exists", "partners_floor"], capture_output=True)
+        subprocess.run(["createdb", *pg, "partners_floor"], check=True)
+        target = PG_URL.replace("partners_bench", "partners_floor")
+    else:
+        target = str(folder / "floor.sqlite3")
+        Path(target).unlink(missing_ok=True)
+    seconds, _, _ = run_process(
+        [PYTHON, str(ROOT / "benchmarks" / "floor.py"), database, str(data), target], os.environ
     )
-    with conn:
-        conn.executemany(
-            "INSERT INTO t (name, tier, program, oem, poc, notes, name_key, oem_key, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-    conn.close()
-    return time.perf_counter() - start
-
-
-def raw_copy(data: Path) -> float | None:
-    """The PostgreSQL floor: plain psycopg, one COPY into a table of the same shape."""
-    import psycopg
-
-    try:
-        conn = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
-    except psycopg.OperationalError:
-        return None
-    with conn:
-        conn.execute("DROP DATABASE IF EXISTS partners_floor")
-        conn.execute("CREATE DATABASE partners_floor")
-    start = time.perf_counter()
-    rows = _floor_rows(data)
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/partners_floor") as conn:
-        conn.execute(
-            "CREATE TABLE t (id bigserial PRIMARY KEY, name varchar(200), tier varchar(100),"
-            " program varchar(200), oem varchar(200), poc varchar(200), notes text,"
-            " name_key varchar(800), oem_key varchar(800), created_at timestamptz,"
-            " updated_at timestamptz, UNIQUE (oem_key, name_key))"
-        )
-        with conn.cursor().copy(
-            "COPY t (name, tier, program, oem, poc, notes, name_key, oem_key, created_at,"
-            " updated_at) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
-    return time.perf_counter() - start
+    return seconds
 
 
 class Size:
@@ -301,26 +257,20 @@ def bench_size(
     vault.mkdir(exist_ok=True)
     size.measure("export", export)
     size.measure("export no-op", export)
-    if database == "sqlite":
-        size.figures["raw floor"] = raw_executemany(folder, data)
-        print(f"  {'floor: raw sqlite3 executemany':<38} {size.figures['raw floor']:7.2f} s")
-        for mode in import_export:
-            fresh_db(folder, env)
-            size.measure(
-                f"django-import-export ({mode})",
-                [PYTHON, str(ROOT / "benchmarks" / "iex_import.py"), str(data), mode],
-            )
-    else:
-        floor = raw_copy(data)
-        if floor is not None:
-            size.figures["raw floor"] = floor
-            print(f"  {'floor: raw psycopg COPY':<38} {floor:7.2f} s")
+    size.figures["raw floor"] = floor(folder, data, database)
+    means = "sqlite3 executemany" if database == "sqlite" else "psycopg COPY"
+    print(f"  {'floor: raw ' + means:<38} {size.figures['raw floor']:7.2f} s")
+    for mode in import_export if database == "sqlite" else ():
+        fresh_db(folder, env)
+        size.measure(
+            f"django-import-export ({mode})",
+            [PYTHON, str(ROOT / "benchmarks" / "iex_import.py"), str(data), mode],
+        )
     engine_peak = max(v for k, v in size.peaks.items() if "import-export" not in k)
     print(f"  peak memory of the engine's runs: {engine_peak:.0f} MB")
     apply_s = size.figures["apply (empty db)"]
-    if "raw floor" in size.figures:
-        print(f"  apply is {apply_s / size.figures['raw floor']:.2f}× the raw floor")
-    for mode in import_export:
+    print(f"  apply is {apply_s / size.figures['raw floor']:.2f}× the raw floor")
+    for mode in import_export if database == "sqlite" else ():
         key = f"django-import-export ({mode})"
         ratio = size.figures[key] / apply_s
         note = f" (target ≥ {SPEEDUP_TARGET}×)" if mode == "default" else ""
