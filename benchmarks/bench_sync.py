@@ -185,7 +185,8 @@ def floor(folder: Path, data: Path, database: str) -> float:
         target = str(folder / "floor.sqlite3")
         Path(target).unlink(missing_ok=True)
     seconds, _, _ = run_process(
-        [PYTHON, str(ROOT / "benchmarks" / "floor.py"), database, str(data), target], os.environ
+        [PYTHON, str(ROOT / "benchmarks" / "floor.py"), database, str(data), target],
+        dict(os.environ),
     )
     return seconds
 

@@ -210,3 +210,34 @@ def delete(ids: Sequence[int], chunk: int = 2000) -> None:
             cursor.execute(
                 f"DELETE FROM {TABLE} WHERE id IN ({', '.join(['%s'] * len(part))})", part
             )
+
+
+class StoreRow(NamedTuple):
+    """What the store writes of a partner tier."""
+
+    name: str
+    tier: str
+    program: str
+    oem: str
+    poc: str | None
+    notes: str | None
+    updated_at: str
+    created_at: str
+
+
+def oem_spellings() -> list[tuple[str, str]]:
+    """Every (OEM key, spelling) pair in the table."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT oem_key, oem FROM {TABLE}")
+        return list(cursor.fetchall())
+
+
+def store_rows(oem_key: str, oem: str) -> list[StoreRow]:
+    """The rows of one OEM spelling (through the (oem_key, name_key) index)."""
+    columns = "name, tier, program, oem, poc, notes, "
+    columns += f"{time_as_text('updated_at')}, {time_as_text('created_at')}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {TABLE} WHERE oem_key = %s AND oem = %s", [oem_key, oem]
+        )
+        return list(map(StoreRow._make, cursor.fetchall()))

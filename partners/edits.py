@@ -19,9 +19,7 @@ EDIT_LOCK_TIMEOUT = 10.0  # seconds a person's save waits for a running sync
 
 
 def _result(prune: bool = False) -> SyncResult:
-    result = SyncResult(dry_run=False, prune=prune, sources=[])
-    result.whole_table = False
-    return result
+    return SyncResult(dry_run=False, prune=prune, sources=[])
 
 
 def save_record(

@@ -29,7 +29,7 @@ from partners.locking import SyncBusy, sync_lock
 from partners.merge import merge, removable
 from partners.normalize import format_timestamp, identity_key, oem_alias_map
 from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
-from partners.store import is_current, store_path, write_store
+from partners.store import is_current, ledger_head, store_path, write_changes
 
 __all__ = [
     "InputError",
@@ -77,7 +77,7 @@ class SyncResult:
     store_written: bool = False
     fingerprint: str = ""
     run_id: int | None = None  # the SyncRun of an applying call
-    whole_table: bool = True  # the plan covers every row (a sync), not only what changes
+    empty_before: bool = False  # the table had no rows: the store before was the empty one
     reverts: int | None = None  # a revert: the run it undoes
     conflicts: list[dict[str, Any]] = field(default_factory=list)  # a revert's
     refusal: str = ""  # why nothing may be written (the removal guard)
@@ -243,6 +243,7 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
     built = build_records(files, aliases, known_oems)
     result = SyncResult(
         dry_run=dry_run,
+        empty_before=not rows,
         prune=options.removes,
         sources=[{"path": f.path, "sha256": f.sha256, "source": f.source} for f in files],
         errors=built.errors,
@@ -330,14 +331,6 @@ def _new_bases(
             base.pop(key, None)
         out.append((name, digests[name], base))
     return out
-
-
-def _final_state(plan: Plan, prune: bool) -> list[Record | db.Row]:
-    """What the table holds after applying `plan`: the store is rendered from this."""
-    state: list[Record | db.Row] = [*plan.unchanged, *plan.held, *plan.added]
-    state += [u.record for u in plan.updated]
-    state += plan.left if prune else plan.missing
-    return state
 
 
 def write_plan(plan: Plan, *, prune: bool, run_id: int, user_id: int | None, now: str) -> None:
@@ -458,6 +451,7 @@ def applying_run(
                     files=sources,
                     reverts_id=reverts,
                 )
+                head_before = ledger_head()
                 if result.ok:
                     stage("Writing")
                     now = format_timestamp(started)
@@ -472,7 +466,7 @@ def applying_run(
                 _finish_run(run, result)
             if result.applied:
                 stage("Writing store")
-                _write_store(result)
+                _write_store(result, head_before)
                 if settings.PARTNERS_AUTO_EXPORT and settings.VAULT_ROOT:
                     stage("Exporting")
                     result.warnings += _auto_export(run.pk, retire_notes)
@@ -489,14 +483,18 @@ def applying_run(
     return result
 
 
-def _write_store(result: SyncResult) -> None:
+def _write_store(result: SyncResult, head_before: int) -> None:
+    """The store after an applied write: its old bytes patched with the write's changes
+    (`store.write_changes`), nothing at all when nothing changed and the file is current."""
     plan = result.plan
-    changed = plan.added or plan.updated or (result.prune and plan.missing)
-    if not changed and is_current():
-        return  # Optimization: nothing changed and the file holds the last write; no render
-    state = _final_state(plan, result.prune) if result.whole_table else db.read_rows()
+    gone = [*(plan.missing if result.prune else []), *(u.row for u in plan.updated)]
+    written = [*plan.added, *(u.record for u in plan.updated)]
+    if not (gone or written) and is_current():
+        return
     try:
-        result.store_written = write_store(state)
+        result.store_written = write_changes(
+            gone, written, head_before=head_before, empty_before=result.empty_before
+        )
     except OSError as exc:
         # strerror, not str(exc): that names the absolute path of the temp file.
         shown, reason = display_path(store_path()), exc.strerror or exc

@@ -1,0 +1,62 @@
+"""The store after a write is its old bytes patched with the write's changes: always the same
+bytes as rendering the whole table again."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from partners.db import StoreRow
+from partners.store import EMPTY, NotCurrent, _patched, render
+
+# Names that sort differently by case, escape in JSON, or hold the store's own punctuation.
+TEXT = st.sampled_from(["a", "A", "b", "é", '"', "\\", ", ", '", "tier": "', "ß", "Z", " "])
+NAME = st.lists(TEXT, min_size=1, max_size=4).map("".join)
+OEM = st.sampled_from(["Cisco", "cisco", "AWS", 'Q"uote', "Dell\\", "Ångström"])
+
+
+def row(name: str, oem: str, tier: str = "Gold") -> StoreRow:
+    return StoreRow(name, tier, "P", oem, None, "n", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+
+
+def unique(rows: list[StoreRow]) -> list[StoreRow]:
+    return list({(r.oem, r.name): r for r in rows}.values())
+
+
+@given(
+    st.lists(st.tuples(NAME, OEM), max_size=12),
+    st.lists(st.booleans(), max_size=12),
+    st.lists(st.tuples(NAME, OEM), max_size=6),
+)
+def test_a_patched_store_is_the_rendering_of_the_new_table(before, removals, additions):
+    old = unique([row(name, oem) for name, oem in before])
+    flags = removals + [False] * len(old)
+    gone = [r for r, flag in zip(old, flags, strict=False) if flag]
+    kept = [r for r, flag in zip(old, flags, strict=False) if not flag]
+    taken = {(r.oem, r.name) for r in kept}
+    added = [
+        r
+        for r in unique([row(n, o, "Silver") for n, o in additions])
+        if (r.oem, r.name) not in taken
+    ]
+    # An update is a removal of the old line and a new one: every other kept row changes tier.
+    updated = [r._replace(tier="Platinum") for r in kept[::2]]
+    lines = iter(render(old).splitlines(keepends=True))
+    patched = b"".join(_patched(lines, [*gone, *kept[::2]], [*added, *updated]))
+    assert patched == render([*kept[1::2], *added, *updated])
+
+
+def test_a_store_that_is_not_what_was_written_is_not_patched():
+    old = render([row("a", "Cisco")])
+    for damaged in (old.replace(b'"a"', b'"b"'), old[:-4], old + b"x", b"{}\n"):
+        lines = iter(damaged.splitlines(keepends=True))
+        try:
+            b"".join(_patched(lines, [row("a", "Cisco")], []))
+        except NotCurrent:
+            continue
+        raise AssertionError(f"patched a damaged store: {damaged!r}")
+
+
+def test_the_empty_store_takes_new_records():
+    patched = b"".join(_patched(iter([EMPTY]), [], [row("a", "AWS")]))
+    assert patched == render([row("a", "AWS")])
