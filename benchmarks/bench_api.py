@@ -46,7 +46,8 @@ from bench_sync import PYTHON, ROOT, environment, generate  # noqa: E402
 
 TARGET_P99_MS = 50
 TARGET_DRY_RUN_S = 1.0
-# The scale issue's targets for the list at 100,000 records.
+# The scale issue's targets for the list at 100,000 records (the worker's memory at any size).
+TARGET_RECORDS = 100_000
 TARGET_FULL_LIST_S = 0.5
 TARGET_WORKER_MB = 150
 TARGET_PAGE_P99_MS = 25
@@ -157,7 +158,9 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return values[len(values) // 2], values[max(int(len(values) * 0.99) - 1, 0)]
 
 
-def verdict(value: float, target: float, unit: str) -> str:
+def verdict(value: float, target: float, unit: str, applies: bool = True) -> str:
+    if not applies:
+        return f"(the target, {target:g} {unit}, is for {TARGET_RECORDS:,} records)"
     return "ok" if value <= target else f"OVER target {target:g} {unit}"
 
 
@@ -309,6 +312,7 @@ def list_at_scale(folder: Path, database: str, count: int, args: argparse.Namesp
         records = json.loads(body)
         assert len(records) == count == int(headers["X-Total-Count"]), len(records)
         del records, body
+        at_target = count == TARGET_RECORDS
         firsts = [r[0] for r in runs]
         walls = [r[1] for r in runs]
         median = statistics.median(walls)
@@ -318,7 +322,7 @@ def list_at_scale(folder: Path, database: str, count: int, args: argparse.Namesp
         )
         print(
             f"  best {min(walls):.2f} s   median {median:.2f} s  "
-            f"{verdict(median, TARGET_FULL_LIST_S, 's')}; first byte after "
+            f"{verdict(median, TARGET_FULL_LIST_S, 's', at_target)}; first byte after "
             f"{statistics.median(firsts) * 1000:.0f} ms"
         )
         print(
@@ -343,9 +347,10 @@ def list_at_scale(folder: Path, database: str, count: int, args: argparse.Namesp
             )
             p50, p99 = percentiles(latencies)
             s50, s99 = percentiles(server_ms)
+            judged = verdict(p99, TARGET_PAGE_P99_MS, "ms", at_target)
             print(
                 f"  {label:14}  {len(latencies) / args.seconds:5.0f} requests/s   p50 "
-                f"{p50:5.1f} ms   p99 {p99:5.1f} ms  {verdict(p99, TARGET_PAGE_P99_MS, 'ms')}; "
+                f"{p50:5.1f} ms   p99 {p99:5.1f} ms  {judged}; "
                 f"inside Django p50 {s50:5.1f} ms   p99 {s99:5.1f} ms"
             )
         print(
