@@ -362,8 +362,10 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
     ).values_list(*COMPARED, "updated", "created")  # the order of SEED_KEYS
     response, read = _record_list(values[: filters.limit], filters.limit)
     # Optimization: a list read to its end tells the total; otherwise one COUNT.
-    ended = read is not None and (read > 0 or filters.offset == 0)
-    total = filters.offset + read if ended and read is not None else rows.count()
+    if read is not None and (read or not filters.offset):
+        total = filters.offset + read
+    else:
+        total = rows.count()
     response["X-Total-Count"] = str(total)
     if links := _page_links(request, filters, total):
         response["Link"] = links
