@@ -122,7 +122,7 @@ class ChangeFilters(Schema):
     since: str | None = Field(None, max_length=40, pattern=NO_CONTROL, description="ISO 8601")
     until: str | None = Field(None, max_length=40, pattern=NO_CONTROL, description="ISO 8601")
     oem: str | None = Field(None, max_length=200, pattern=NO_CONTROL)
-    run: int | None = Field(None, ge=1)
+    run: int | None = Field(None, ge=1, le=2**63 - 1)  # the largest id a database holds
 
 
 def _time(value: Any) -> str | None:

@@ -11,11 +11,13 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 API_PREFIX = "/v1/"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -32,10 +34,10 @@ def error_response(status: int, detail: str, **extra: object) -> JsonResponse:
 
 
 class ApiMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
         start = time.perf_counter()
@@ -45,7 +47,11 @@ class ApiMiddleware:
         latency = (time.perf_counter() - start) * 1000
         response["x-request-id"] = request.request_id  # type: ignore[attr-defined]
         response["x-latency-ms"] = f"{latency:.2f}"
-        self._log(request, response, latency)
+        content = getattr(response, "streaming_content", None)
+        if isinstance(response, StreamingHttpResponse) and isinstance(content, Iterator):
+            response.streaming_content = LoggedStream(content, request, response, start, latency)
+        else:
+            self._log(request, response, latency)
         return response
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
@@ -66,7 +72,7 @@ class ApiMiddleware:
         return None
 
     @staticmethod
-    def _as_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def _as_json(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         """Errors that did not come from the API itself (404 from the URL resolver, 405,
         Django's own 500 page) become `{"detail": ...}` too."""
         if response.status_code < 400 or response.get("Content-Type", "").startswith(
@@ -82,7 +88,9 @@ class ApiMiddleware:
         return converted
 
     @staticmethod
-    def _log(request: HttpRequest, response: HttpResponse, latency: float) -> None:
+    def _log(
+        request: HttpRequest, response: HttpResponseBase, latency: float, **extra: Any
+    ) -> None:
         user = getattr(request, "auth", None) or getattr(request, "user", None)
         line = {
             "method": request.method,
@@ -91,8 +99,58 @@ class ApiMiddleware:
             "latency_ms": round(latency, 2),
             "request_id": request.request_id,  # type: ignore[attr-defined]
             "user": getattr(user, "username", None) if getattr(user, "pk", None) else None,
+            **extra,
         }
         log.info(json.dumps(line))
+
+
+class LoggedStream:
+    """A streamed body, passed through. Its status and headers (`x-latency-ms`: the time to
+    them) went out before the body was read, so its log line is written when the server
+    closes the body, adding `bytes` sent, `stream_ms` (the whole time) and whether it was
+    `complete`; an error while streaming is logged here with the request id and cuts the
+    body short (the server drops the connection)."""
+
+    def __init__(
+        self,
+        content: Iterable[bytes],
+        request: HttpRequest,
+        response: HttpResponseBase,
+        start: float,
+        latency: float,
+    ) -> None:
+        self.content, self.request, self.response = content, request, response
+        self.start, self.latency = start, latency
+        self.sent, self.complete, self.logged = 0, False, False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self.content:
+                self.sent += len(chunk)
+                yield chunk
+        except Exception:
+            log.exception(
+                "Error while streaming %s %s (request %s)",
+                self.request.method,
+                self.request.path,
+                self.request.request_id,  # type: ignore[attr-defined]
+            )
+            raise
+        self.complete = True
+
+    def close(self) -> None:
+        if self.logged:
+            return
+        self.logged = True
+        elapsed = (time.perf_counter() - self.start) * 1000
+        ApiMiddleware._log(
+            self.request,
+            self.response,
+            self.latency,
+            bytes=self.sent,
+            stream_ms=round(elapsed, 2),
+            complete=self.complete,
+        )
 
 
 def internal_error(request: HttpRequest) -> JsonResponse:

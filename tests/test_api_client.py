@@ -111,6 +111,8 @@ def test_a_generated_client_reaches_every_operation_of_a_live_server(
     def list_partner_tiers(op: ModuleType) -> None:
         [record] = op.sync(client=client, oem="cisco")
         assert (record.name, record.tier, record.oem) == ("Acme", "Gold", "Cisco")
+        page = op.sync_detailed(client=client, limit=1, offset=1)
+        assert page.parsed == [] and page.headers["X-Total-Count"] == "1"
 
     def sync_partner_tiers(op: ModuleType) -> None:
         result = op.sync(client=client, body=models.SyncRequest(dry_run=True))

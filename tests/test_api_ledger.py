@@ -137,6 +137,12 @@ def test_tier_changes_are_the_reports_entries(runs, viewer):
     assert viewer.get(CHANGES, {"since": "yesterday"}).status_code == 400
 
 
+def test_a_run_number_past_any_id_is_a_422_not_a_500(runs, viewer):
+    assert viewer.get(CHANGES, {"run": 2**63 - 1}).json()["count"] == 0
+    response = viewer.get(CHANGES, {"run": 2**63})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "run"
+
+
 def test_nothing_here_writes_on_get_and_anonymous_callers_are_401(runs):
     anonymous = Client()
     assert anonymous.get(SYNCS).status_code == 401

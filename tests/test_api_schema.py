@@ -44,8 +44,9 @@ def keep_connection():
 
 
 @pytest.fixture
-def token(db, keep_connection, django_user_model, input_dir, tmp_path, settings):
+def token(db, keep_connection, django_user_model, input_dir, tmp_path, settings, monkeypatch):
     settings.VAULT_ROOT = tmp_path
+    monkeypatch.setattr("partners.api.CHUNK", 1)  # the list of two records is streamed
     write_csv(
         input_dir / "partners_a.csv",
         [["Acme", "Gold", "P", "Cisco", "", ""], ["Beta", "Silver", "Q", "Dell", "x", "y"]],
