@@ -8,11 +8,13 @@ touches the table this way; the admin uses the ORM on the same model.
 from __future__ import annotations
 
 import functools
+import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from django.db import connection
 
@@ -63,6 +65,10 @@ def time_as_text(column: str) -> str:
     return f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || 'Z'"
 
 
+# The columns of a Row, times as text.
+SELECTED = ", ".join([*COLUMNS[:-2], time_as_text("created_at"), time_as_text("updated_at")])
+
+
 def max_id() -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {TABLE}")
@@ -75,15 +81,74 @@ def read_row(pk: int) -> Row | None:
 
 
 def read_rows_by_id(ids: Sequence[int], chunk: int = 2000) -> list[Row]:
-    columns = [*COLUMNS[:-2], time_as_text("created_at"), time_as_text("updated_at")]
+    """The rows with these ids (those that still exist), by id."""
     rows: list[Row] = []
     with connection.cursor() as cursor:
         for start in range(0, len(ids), chunk):
             part = list(ids[start : start + chunk])
             marks = ", ".join(["%s"] * len(part))
-            cursor.execute(f"SELECT {', '.join(columns)} FROM {TABLE} WHERE id IN ({marks})", part)
+            cursor.execute(
+                f"SELECT {SELECTED} FROM {TABLE} WHERE id IN ({marks}) ORDER BY id", part
+            )
             rows += [Row(*r) for r in cursor.fetchall()]
     return rows
+
+
+def stream_rows(chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
+    """Every row as a tuple (Row's fields in order), by id, a chunk at a time: memory holds
+    one chunk, not the table (on PostgreSQL a server-side cursor)."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id")
+        while rows := cursor.fetchmany(chunk):
+            yield rows
+
+
+class RowSet(Sequence[Row]):
+    """Rows named by their ids, read from the database when listed.
+
+    Optimization: a plan's unchanged and missing rows may be most of the table; held as ids
+    they cost 8 bytes each, and only a listing (JSON output, a preview's first rows) reads
+    them back."""
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self.ids = array("q", ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        if isinstance(index, slice):
+            return read_rows_by_id(self.ids[index])
+        found = read_rows_by_id([self.ids[index]])
+        if not found:
+            raise IndexError(index)
+        return found[0]
+
+    def __iter__(self) -> Iterator[Row]:
+        for start in range(0, len(self.ids), 2000):
+            yield from self[start : start + 2000]
+
+
+def spellings(oem_keys: Sequence[str]) -> dict[str, str]:
+    """How the database spells each of these OEM keys (those it has): one index look-up per
+    key in one query, whatever the size of the table."""
+    if not oem_keys:
+        return {}
+    param: Any = list(oem_keys)
+    keys = "unnest(%s::text[]) AS k(value)"
+    if connection.vendor == "sqlite":
+        keys, param = "json_each(%s) AS k", json.dumps(param)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT k.value, (SELECT oem FROM {TABLE} WHERE oem_key = k.value LIMIT 1) "
+            f"FROM {keys}",
+            [param],
+        )
+        return {key: oem for key, oem in cursor.fetchall() if oem is not None}
 
 
 def db_time() -> Callable[[str | None], str | None]:
@@ -95,9 +160,8 @@ def db_time() -> Callable[[str | None], str | None]:
 
 def read_rows() -> list[Row]:
     """Every row, by id."""
-    columns = [*COLUMNS[:-2], time_as_text("created_at"), time_as_text("updated_at")]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(columns)} FROM {TABLE} ORDER BY id")
+        cursor.execute(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id")
         fetched = cursor.fetchall()
     if not fetched:
         return []

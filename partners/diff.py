@@ -1,8 +1,8 @@
-"""The one diff: input records against database rows, by identity key."""
+"""What a plan holds and the one field-level diff; `partners.merge` builds sync plans."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from partners.db import Row
@@ -34,12 +34,13 @@ class Kept:
 class Plan:
     added: list[Record] = field(default_factory=list)
     updated: list[Update] = field(default_factory=list)
-    unchanged: list[Row] = field(default_factory=list)
-    missing: list[Row] = field(default_factory=list)  # with prune: the rows to remove
+    # Unchanged and missing rows can be most of the table: a sync holds them as ids
+    # (`db.RowSet`); with prune, `missing` are the rows to remove, as rows.
+    unchanged: Sequence[Row] = field(default_factory=list)
+    missing: Sequence[Row] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
     conflicts: list[dict[str, str | None]] = field(default_factory=list)
-    held: list[Row] = field(default_factory=list)  # rows not written though they differ
-    left: list[Row] = field(default_factory=list)  # missing rows a scoped prune leaves
+    left: Sequence[Row] = field(default_factory=list)  # missing rows a scoped prune leaves
 
 
 def field_changes(old: tuple[str | None, ...], new: tuple[str | None, ...]) -> dict[str, Change]:
@@ -51,20 +52,3 @@ def field_changes(old: tuple[str | None, ...], new: tuple[str | None, ...]) -> d
                 change["direction"] = tier_direction(before, after)
             changes[name] = change
     return changes
-
-
-def diff(records: Iterable[Record], rows: Iterable[Row]) -> Plan:
-    plan = Plan()
-    existing = {row.key: row for row in rows}
-    for record in records:
-        row = existing.pop(record.key, None)
-        if row is None:
-            plan.added.append(record)
-            continue
-        old, new = row.compared(), record.compared()
-        if old == new:
-            plan.unchanged.append(row)
-        else:
-            plan.updated.append(Update(row, record, field_changes(old, new)))
-    plan.missing = list(existing.values())
-    return plan

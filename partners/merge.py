@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from partners.db import Row
+from partners.db import Row, RowSet
 from partners.diff import Kept, Plan, Update, field_changes
 from partners.fields import COMPARED
 from partners.records import Record
@@ -31,71 +31,115 @@ SAME = object()  # a source whose files are what it last applied: F is its base
 
 def merge(
     records: Iterable[Record],
-    rows: Iterable[Row],
+    chunks: Iterable[Sequence[tuple[Any, ...]]],
     bases: Mapping[str, Base | None],
     *,
     overwrite: bool = False,
     edited: Edited = lambda ids: {},
+    removal: Callable[[Key], bool] | None = None,
 ) -> Plan:
-    """The plan for `records` against `rows`. `bases` maps each source name to its base, or to
-    None when its files are what it last applied (then each file value is its base)."""
+    """The plan for `records` against the table, read as `chunks` of row tuples (`Row`'s
+    fields; `db.stream_rows`). `bases` maps each source name to its base, or to None when its
+    files are what it last applied (then each file value is its base).
+
+    Memory holds the records and what changes: unchanged rows are kept as ids, and so are
+    missing rows, except those `removal` says a prune may remove (it is None without one).
+    """
     plan = Plan()
-    existing = {row.key: row for row in rows}
-    decided: list[tuple[Record, Row, list[str], list[str], list[str]]] = []
-    for record in records:
-        row = existing.pop(record.key, None)
-        if row is None:
-            _absent(record, _base_of(record, bases), overwrite, plan)
-            continue
-        # Optimization: the usual record is unchanged; a tuple comparison (in C) says so
-        # before any per-field work.
-        in_file, in_db = record.compared(), row.compared()
-        if in_file == in_db:
-            plan.unchanged.append(row)
-            continue
-        stated = record.stated
-        differing = [
-            f for f, a, b in zip(COMPARED, in_file, in_db, strict=True) if a != b and f in stated
-        ]
-        if not differing:
-            plan.unchanged.append(row)
-            continue
-        file, database = record.to_dict(), row.to_dict()
-        base = _base_of(record, bases)
-        changed: list[str] = []
-        kept: list[str] = []
-        two_way: list[str] = []
-        for name in differing:
-            before = base if base is None or base is SAME else value(base, name)
-            if overwrite:
-                changed.append(name)
-            elif base is None or before is NOT_STATED:
-                two_way.append(name)
-            elif before is SAME or file[name] == before:
-                kept.append(name)
-            elif database[name] == before:
-                changed.append(name)
-            else:
-                plan.conflicts.append(_conflict(record, name, before, database[name], file[name]))
-        decided.append((record, row, changed, kept, two_way))
-    edits = edited([row.id for _, row, _, _, two_way in decided if two_way])
-    for record, row, changed, kept, two_way in decided:
+    incoming = {record.key: record for record in records}
+    order = {key: position for position, key in enumerate(incoming)}
+    decided: list[tuple[Record, Row, list[str], list[str], list[str], list[dict]]] = []
+    unchanged: list[int] = []
+    missing: list[int] = []
+    removable_rows: list[Row] = []
+    for chunk in chunks:
+        for values in chunk:
+            key = (values[8], values[7])
+            record = incoming.pop(key, None)
+            if record is None:
+                if removal is not None and removal(key):
+                    removable_rows.append(Row(*values))
+                else:
+                    missing.append(values[0])
+                continue
+            # Optimization: the usual record is unchanged; a tuple comparison (in C) says so
+            # before any per-field work, and its row is never built.
+            in_file, in_db = record.compared(), values[1:7]
+            if in_file == in_db:
+                unchanged.append(values[0])
+                continue
+            stated = record.stated
+            differing = [
+                f
+                for f, a, b in zip(COMPARED, in_file, in_db, strict=True)
+                if a != b and f in stated
+            ]
+            if not differing:
+                unchanged.append(values[0])
+                continue
+            row = Row(*values)
+            decided.append((record, row, *_decide(record, row, differing, bases, overwrite)))
+    # Everything in the files' order, as a walk over the files would list it: three-way
+    # conflicts (and new records that are conflicts) first, then those of two-way fields.
+    decided.sort(key=lambda item: order[item[0].key])
+    conflicts: list[tuple[int, int, dict]] = []
+    edits = edited([row.id for _, row, _, _, two_way, _ in decided if two_way])
+    for record, row, changed, kept, two_way, found in decided:
+        position = order[record.key]
+        conflicts += [(0, position, conflict) for conflict in found]
         mine = edits.get(row.id, set())
         for name in two_way:
             if name in mine:  # a person's edit was its last change: not overwritten
-                plan.conflicts.append(
-                    _conflict(record, name, None, getattr(row, name), getattr(record, name))
-                )
+                conflict = _conflict(record, name, None, getattr(row, name), getattr(record, name))
+                conflicts.append((1, position, conflict))
             else:
                 changed.append(name)
         if kept:
             plan.kept.append(Kept(row, kept))
         if changed:
             _update(plan, row, record, changed)
-        else:
-            plan.held.append(row)
-    plan.missing = list(existing.values())
+    for new in incoming.values():
+        absent = _absent(new, _base_of(new, bases), overwrite, plan)
+        if absent:
+            conflicts.append((0, order[new.key], absent))
+    conflicts.sort(key=lambda item: item[:2])
+    plan.conflicts = [conflict for _, _, conflict in conflicts]
+    plan.unchanged = RowSet(unchanged)
+    if removal is None:
+        plan.missing = RowSet(missing)
+    else:
+        plan.missing, plan.left = removable_rows, RowSet(missing)
     return plan
+
+
+def _decide(
+    record: Record,
+    row: Row,
+    differing: list[str],
+    bases: Mapping[str, Base | None],
+    overwrite: bool,
+) -> tuple[list[str], list[str], list[str], list[dict]]:
+    """Per differing field: changed, kept, two-way (no base: decided by the ledger) or a
+    conflict."""
+    file, database = record.to_dict(), row.to_dict()
+    base = _base_of(record, bases)
+    changed: list[str] = []
+    kept: list[str] = []
+    two_way: list[str] = []
+    conflicts: list[dict] = []
+    for name in differing:
+        before = base if base is None or base is SAME else value(base, name)
+        if overwrite:
+            changed.append(name)
+        elif base is None or before is NOT_STATED:
+            two_way.append(name)
+        elif before is SAME or file[name] == before:
+            kept.append(name)
+        elif database[name] == before:
+            changed.append(name)
+        else:
+            conflicts.append(_conflict(record, name, before, database[name], file[name]))
+    return changed, kept, two_way, conflicts
 
 
 def _base_of(record: Record, bases: Mapping[str, Base | None]) -> Any:
@@ -105,18 +149,19 @@ def _base_of(record: Record, bases: Mapping[str, Base | None]) -> Any:
     return (bases.get(record.origin) or {}).get(record.key)
 
 
-def _absent(record: Record, base: Any, overwrite: bool, plan: Plan) -> None:
-    """A record the database does not have: new, or removed since its source last said it."""
+def _absent(record: Record, base: Any, overwrite: bool, plan: Plan) -> dict | None:
+    """A record the database does not have: new, or removed since its source last said it
+    (then it stays removed, or is a conflict, returned)."""
     if base is None or overwrite:
         plan.added.append(record)
-        return
+        return None
     file = record.to_dict()
     said = {f: value(base, f) for f in record.stated} if base is not SAME else {}
     if all(file[f] == said[f] or said[f] is NOT_STATED for f in said):
         # Removed by a person since; the source said nothing new: it stays removed.
         plan.kept.append(Kept(record, list(COMPARED), deleted=True))
-        return
-    plan.conflicts.append(_conflict(record, None, said.get("tier"), None, record.tier))
+        return None
+    return _conflict(record, None, said.get("tier"), None, record.tier)
 
 
 def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str]) -> None:
@@ -139,6 +184,11 @@ def _conflict(record: Record, name: str | None, base: Any, database: Any, file: 
         "database": database,
         "file": file,
     }
+
+
+def stated_by(bases: Mapping[str, Base]) -> Callable[[Key], bool]:
+    """Whether one of these sources stated a record: a scoped prune's candidates."""
+    return lambda key: any(key in base for base in bases.values())
 
 
 def removable(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import compress
@@ -340,13 +340,13 @@ def oem_spelling(
 def build_records(
     files: Iterable[LoadedFile],
     aliases: Mapping[str, str],
-    known_oems: Mapping[str, str],
+    known_oems: Callable[[list[str]], Mapping[str, str]],
 ) -> Built:
     """Normalize and validate every row of every file.
 
-    `aliases` maps OEM identity keys to their fixed spelling; `known_oems` maps the keys of
-    OEMs already in the database to the spelling they have there. Any other OEM is spelled
-    as it first appears in the input.
+    `aliases` maps OEM identity keys to their fixed spelling; `known_oems` tells, for some OEM
+    keys, the spelling those already in the database have there (`db.spellings`: asked once
+    per file for its new OEMs). Any other OEM is spelled as it first appears in the input.
     """
     built = Built()
     first_spelling: dict[str, str] = {}
@@ -361,10 +361,11 @@ def build_records(
         else:
             columns = _checked_rows(loaded, built)
         names, tiers, programs, oems, pocs, notes, created, updated, lines, stated_ = columns
-        for raw in dict.fromkeys(oems):
-            if raw not in resolved:
-                spelling = oem_spelling(raw, aliases, known_oems, first_spelling)
-                resolved[raw] = (spelling, identity_key(spelling))
+        new = [raw for raw in dict.fromkeys(oems) if raw not in resolved]
+        known = known_oems(list(dict.fromkeys(map(identity_key, new))))
+        for raw in new:
+            spelling = oem_spelling(raw, aliases, known, first_spelling)
+            resolved[raw] = (spelling, identity_key(spelling))
         spellings = [resolved[raw] for raw in oems]
         records = list(
             map(

@@ -87,12 +87,14 @@ def plan_revert(run_id: int, *, skip_conflicts: bool = False, force: bool = Fals
     result.conflicts = []
     result.fingerprint = _fingerprint(rows, run.pk)
     plan = result.plan
+    removed: list[db.Row] = []
     for target in _targets(run.pk, by_id, by_key):
         conflicts = _conflicts(target)
         result.conflicts += conflicts
         if conflicts and not force:
             continue
-        _restore(target, plan)
+        _restore(target, plan, removed)
+    plan.missing = removed
     # Every row was read: what the revert leaves alone completes the table, so the store is
     # rendered from memory, not read again.
     touched = {row.id for row in plan.missing} | {u.row.id for u in plan.updated}
@@ -161,11 +163,11 @@ def _conflict(entry: _Entry, name: str | None, database: Any, revert: Any) -> di
     }
 
 
-def _restore(target: _Target, plan: Plan) -> None:
+def _restore(target: _Target, plan: Plan, removed: list[db.Row]) -> None:
     current, before = target.current, target.before_run
     if before is None:  # undo an addition
         if current is not None:
-            plan.missing.append(current)
+            removed.append(current)
         return
     if current is None:
         if target.entry.action == "removed":  # undo a removal: the record comes back

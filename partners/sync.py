@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from partners.diff import Plan
 from partners.fields import COMPARED
 from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, load_path
 from partners.locking import SyncBusy, sync_lock
-from partners.merge import merge, removable
+from partners.merge import merge, removable, stated_by
 from partners.normalize import format_timestamp, identity_key, oem_alias_map
 from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
 from partners.store import is_current, ledger_head, store_path, write_changes
@@ -196,26 +196,47 @@ def load_inputs(paths: Sequence[str | Path] | None) -> list[LoadedFile]:
     return [load_path(path, display_path(path)) for path in resolve_inputs(paths)]
 
 
-def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
-    """What a plan was computed from: every row as stored and every input's sha256.
+class Fingerprint:
+    """What a plan was computed from: every row as stored (hashed as the rows stream by, in id
+    order) and every input's sha256.
 
     A confirm (admin) or an apply with `expected_fingerprint` (API) is refused when this
     differs, so nobody applies a preview that no longer describes what will happen.
     """
-    digest = hashlib.sha256()
-    for loaded in files:
-        digest.update(loaded.sha256.encode())
-    # Optimization: hashed a slice at a time, never one 25 MB string for 100,000 rows, each
-    # slice's values taken and written out by C (attrgetter, repr of a list).
+
+    def __init__(self, files: Sequence[LoadedFile]) -> None:
+        self.digest = hashlib.sha256()
+        for loaded in files:
+            self.digest.update(loaded.sha256.encode())
+
+    def add(self, values: list[tuple[Any, ...]]) -> None:
+        """(id, updated_at, *COMPARED) of the next rows. Optimization: each chunk is written
+        out by C (repr of a list), never as one 25 MB string for 100,000 rows."""
+        self.digest.update(repr(values).encode())
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()[:32]
+
+    def streamed(self, chunks: Iterable[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
+        """`db.stream_rows` chunks, hashed as they pass."""
+        for chunk in chunks:
+            self.add(list(map(FINGERPRINTED_VALUES, chunk)))
+            yield chunk
+
+
+def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
+    """The fingerprint of rows read whole (a revert's)."""
+    found = Fingerprint(files)
     ordered = sorted(rows, key=attrgetter("id"))
-    for start in range(0, len(ordered), 2000):
-        digest.update(repr(list(map(FINGERPRINTED, ordered[start : start + 2000]))).encode())
-    return digest.hexdigest()[:32]
+    for start in range(0, len(ordered), 5000):
+        found.add(list(map(FINGERPRINTED, ordered[start : start + 5000])))
+    return found.hexdigest()
 
 
 FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
-KEY, OEM = attrgetter("oem_key"), attrgetter("oem")
+FINGERPRINTED_VALUES = itemgetter(0, 10, 1, 2, 3, 4, 5, 6)  # the same of a row's tuple
 COMPARED_OF, STATED, NAME_KEY = attrgetter(*COMPARED), attrgetter("stated"), attrgetter("name_key")
+KEY = attrgetter("oem_key")
 
 
 @dataclass(frozen=True)
@@ -235,22 +256,23 @@ class Options:
 
 
 def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) -> SyncResult:
-    rows = db.read_rows()
-    # Each OEM key's spelling in the database (the first row's, as setdefault would keep;
-    # built in C from the rows reversed, so the first row's spelling is written last).
-    known_oems = dict(zip(map(KEY, reversed(rows)), map(OEM, reversed(rows)), strict=True))
+    """Validate the files, then compare them with the table as it streams by: memory holds
+    the records and the changes, never the table."""
     aliases = oem_alias_map(settings.PARTNERS_OEM_ALIASES)
-    built = build_records(files, aliases, known_oems)
+    built = build_records(files, aliases, db.spellings)
+    found = Fingerprint(files)
     result = SyncResult(
         dry_run=dry_run,
-        empty_before=not rows,
         prune=options.removes,
         sources=[{"path": f.path, "sha256": f.sha256, "source": f.source} for f in files],
         errors=built.errors,
         warnings=built.warnings,
-        fingerprint=fingerprint(rows, files),
     )
+    counted = _Counted(found.streamed(db.stream_rows()))
     if built.errors:
+        for _ in counted:  # the fingerprint still says what the data was
+            pass
+        result.fingerprint = found.hexdigest()
         return result
     digests = _source_digests(files, aliases)
     bases: dict[str, sourcebase.Base | None] = {
@@ -259,17 +281,25 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
         else sourcebase.load(name)
         for name, d in digests.items()
     }
+    loaded = {name: base for name, base in bases.items() if base is not None}
+    scoped = options.prune and not options.prune_all
+    removal = None if not options.removes else stated_by(loaded) if scoped else lambda key: True
     plan = result.plan = merge(
-        built.records, rows, bases, overwrite=options.overwrite, edited=ledger.edited_fields
+        built.records,
+        counted,
+        bases,
+        overwrite=options.overwrite,
+        edited=ledger.edited_fields,
+        removal=removal,
     )
-    if options.prune and not options.prune_all:
-        loaded = {name: base for name, base in bases.items() if base is not None}
-        plan.missing, plan.left, conflicts = removable(
-            plan.missing, loaded, overwrite=options.overwrite
-        )
+    result.fingerprint = found.hexdigest()
+    result.empty_before = counted.rows == 0
+    if scoped:
+        plan.missing, left, conflicts = removable(plan.missing, loaded, overwrite=options.overwrite)
+        plan.left = db.RowSet(sorted([*plan.left.ids, *(row.id for row in left)]))  # type: ignore[attr-defined]
         plan.conflicts += conflicts
     if options.removes:
-        result.refusal = _removal_guard(len(plan.missing), len(rows), options.max_remove)
+        result.refusal = _removal_guard(len(plan.missing), counted.rows, options.max_remove)
     for record in plan.added:
         record.created_at = record.created_at or record.updated_at or now
         record.updated_at = record.updated_at or now
@@ -278,6 +308,18 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
         update.record.updated_at = now
     result.bases = _new_bases(built.records, plan, bases, digests, options.removes)
     return result
+
+
+class _Counted:
+    """Chunks of rows, counted as they pass (the table's size, for the removal guard)."""
+
+    def __init__(self, chunks: Iterable[list[tuple[Any, ...]]]) -> None:
+        self.chunks, self.rows = chunks, 0
+
+    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]:
+        for chunk in self.chunks:
+            self.rows += len(chunk)
+            yield chunk
 
 
 def _source_digests(files: list[LoadedFile], aliases: dict[str, str]) -> dict[str, str]:
