@@ -33,7 +33,8 @@ from partners.middleware import internal_error
 from partners.models import PartnerTier
 from partners.normalize import clean, identity_key, normalize_tier
 from partners.obsidian import VaultError, export_obsidian
-from partners.sync import InputError, LoadError, StaleState, StoreError, run_sync
+from partners.result_json import result_json
+from partners.sync import InputError, LoadError, StaleState, StoreError, SyncResult, run_sync
 
 log = logging.getLogger("partners.api")
 API_LOCK_TIMEOUT = 5.0  # seconds an applying request waits for another sync, then 409
@@ -482,7 +483,7 @@ def _page_links(request: HttpRequest, filters: TierFilters, total: int) -> str:
         "line and field; nothing is written."
     ),
 )
-def sync(request: HttpRequest, payload: SyncRequest | None = None) -> HttpResponse:
+def sync(request: HttpRequest, payload: SyncRequest | None = None) -> HttpResponseBase:
     payload = payload or SyncRequest.model_validate({})
     apply = not payload.dry_run
     _require(request, "sync_partnertier" if apply else "view_partnertier")
@@ -513,7 +514,7 @@ def sync(request: HttpRequest, payload: SyncRequest | None = None) -> HttpRespon
     if not result.ok:
         errors = [e.to_dict() for e in result.errors]
         return _json({"detail": result.error_message, "errors": errors}, status=400)
-    return _json(result.to_dict())
+    return sync_response(result)
 
 
 EXPORT_PATH = "/partners/export/obsidian"
@@ -570,6 +571,18 @@ def _json(data: Any, status: int = 200) -> HttpResponse:
     """Optimization: records are serialized once, straight to JSON; validating 100,000 of
     them against the schema again would double a dry run's time. Tests check the schema."""
     return HttpResponse(orjson.dumps(data), status=status, content_type=JSON_TYPE)
+
+
+def sync_response(
+    result: SyncResult, status: int = 200, extra: dict[str, Any] | None = None
+) -> HttpResponseBase:
+    """A sync's (or a revert's) result: streamed as it is encoded when it lists many records
+    (a no-op re-sync of 100,000 lists them all as unchanged), so a worker never holds it whole.
+    Streaming over pagination: the result describes one run, which is gone once answered."""
+    body = result_json(result, extra=extra)
+    if sum(result.summary.values()) <= CHUNK:
+        return HttpResponse(b"".join(body), status=status, content_type=JSON_TYPE)
+    return StreamingHttpResponse(body, status=status, content_type=JSON_TYPE)
 
 
 def _require(request: HttpRequest, codename: str) -> None:

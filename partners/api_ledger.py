@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from ninja import Field, Path, Query, Schema
 from ninja.errors import HttpError
 from pydantic import ConfigDict, StrictBool
@@ -23,6 +24,7 @@ from partners.api import (
     _json,
     _require,
     api,
+    sync_response,
 )
 from partners.models import LedgerEntry, SyncRun
 from partners.report import ReportError, count_changes, period, tier_changes
@@ -210,7 +212,7 @@ def get_sync(request: HttpRequest, run_id: Path[int], page: Query[Page]) -> Http
 )
 def revert(
     request: HttpRequest, run_id: Path[int], payload: RevertRequest | None = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     payload = payload or RevertRequest.model_validate({})
     apply = not payload.dry_run
     _require(request, "sync_partnertier" if apply else "view_partnertier")
@@ -231,14 +233,14 @@ def revert(
     except RevertError as exc:
         raise HttpError(400, str(exc)) from None
     except RevertConflicts as exc:
-        return _json({"detail": str(exc), **exc.result.to_dict()}, status=409)
+        return sync_response(exc.result, 409, {"detail": str(exc)})
     except StaleState as exc:
         raise HttpError(409, str(exc)) from None
     except SyncBusy:
         raise HttpError(409, "Another sync is running; nothing was written. Retry.") from None
     except StoreError as exc:
         return _json({"detail": str(exc)}, status=500)
-    return _json(result.to_dict())
+    return sync_response(result)
 
 
 @api.get(

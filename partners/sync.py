@@ -29,6 +29,7 @@ from partners.locking import SyncBusy, sync_lock
 from partners.merge import merge, removable, stated_by
 from partners.normalize import format_timestamp, identity_key, oem_alias_map
 from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
+from partners.result_json import result_dict
 from partners.store import is_current, ledger_head, store_path, write_changes
 
 __all__ = [
@@ -111,33 +112,7 @@ class SyncResult:
         return f"Validation failed: {self.errors[0]}" + (f" (and {more} more)" if more else "")
 
     def to_dict(self, *, with_unchanged: bool = True) -> dict[str, Any]:
-        plan = self.plan
-        missing = [row.to_dict() for row in plan.missing]
-        return {
-            "dry_run": self.dry_run,
-            "added": [record.to_dict() for record in plan.added],
-            "updated": [{**u.record.to_dict(), "changes": u.changes} for u in plan.updated],
-            "unchanged": [row.to_dict() for row in plan.unchanged] if with_unchanged else [],
-            "applied": self.applied,
-            "missing": [row.to_dict() for row in plan.left] if self.prune else missing,
-            "removed": missing if self.prune else [],
-            "summary": self.summary,
-            "errors": [error.to_dict() for error in self.errors],
-            "warnings": self.warnings,
-            "sources": self.sources,
-            "fingerprint": self.fingerprint,
-            "run_id": self.run_id,
-            "kept": [
-                {
-                    **kept.row.to_dict(),
-                    "fields": kept.fields,
-                    **({"deleted": True} if kept.deleted else {}),
-                }
-                for kept in plan.kept
-            ],
-            "conflicts": self.conflicts if self.reverts else plan.conflicts,
-            **({"reverts": self.reverts} if self.reverts else {}),
-        }
+        return result_dict(self, with_unchanged=with_unchanged)
 
 
 def display_path(path: Path) -> str:

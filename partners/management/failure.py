@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from partners.sync import InputError, LoadError, StoreError, SyncBusy
+from partners.result_json import result_json
+from partners.sync import InputError, LoadError, StoreError, SyncBusy, SyncResult
 
 # What `run_sync` raises when a sync cannot start or finish (validation errors are returned).
 SYNC_FAILURES = (InputError, LoadError, SyncBusy, StoreError, DatabaseError)
@@ -22,8 +23,16 @@ def error_entry(
     return {"file": file, "line": line, "field": field, "message": message}
 
 
-def write_json(command: BaseCommand, data: dict[str, Any]) -> None:
-    command.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
+def write_json(
+    command: BaseCommand, data: dict[str, Any] | SyncResult, extra: dict[str, Any] | None = None
+) -> None:
+    """`data` with `extra`'s keys; a sync result is written as it is encoded (see
+    `partners.result_json`), so a 100,000-record result is never one string."""
+    if isinstance(data, SyncResult):
+        for chunk in result_json(data, extra=extra):
+            command.stdout.write(chunk.decode(), ending="")
+        return
+    command.stdout.write(json.dumps({**data, **(extra or {})}, ensure_ascii=False, indent=2))
 
 
 def fail(
@@ -32,12 +41,12 @@ def fail(
     detail: str,
     errors: list[dict[str, Any]],
     returncode: int,
-    result: dict[str, Any] | None = None,
+    result: dict[str, Any] | SyncResult | None = None,
 ) -> NoReturn:
     """Exit with `returncode`; for JSON, print `result` (if any) with `detail` and `errors`
     added. `detail` is also the text on stderr, so both say the same."""
     if fmt == "json":
-        write_json(command, {**(result or {}), "detail": detail, "errors": errors})
+        write_json(command, result or {}, {"detail": detail, "errors": errors})
     raise CommandError(detail, returncode=returncode)
 
 

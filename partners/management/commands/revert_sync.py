@@ -59,11 +59,11 @@ class Command(JsonFormatCommand):
             if fmt == "text":
                 self._write_conflicts(exc.result.conflicts)
             errors = [error_entry(str(exc))]
-            fail(self, fmt, str(exc), errors, 1, result=exc.result.to_dict())
+            fail(self, fmt, str(exc), errors, 1, result=exc.result)
         except SYNC_FAILURES as exc:
             fail(self, fmt, *sync_failure(exc))
         if fmt == "json":
-            write_json(self, result.to_dict())
+            write_json(self, result)
         else:
             self._write_text(result)
 

@@ -101,20 +101,20 @@ class Command(JsonFormatCommand):
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
         if result.ok:
             if fmt == "json":
-                write_json(self, result.to_dict())
+                write_json(self, result)
             else:
                 self._write_text(result)
             return
         if fmt == "text":
             for error in result.errors:
                 self.stderr.write(self.style.ERROR(str(error)))
-        data = result.to_dict()
         if result.refusal and not result.errors:
             if fmt == "text":
                 self._write_text(result)
             errors = [error_entry(result.refusal)]
-            fail(self, fmt, result.refusal, errors, 1, data)
-        fail(self, fmt, f"{result.error_message}; nothing was written", data["errors"], 1, data)
+            fail(self, fmt, result.refusal, errors, 1, result)
+        errors = [error.to_dict() for error in result.errors]
+        fail(self, fmt, f"{result.error_message}; nothing was written", errors, 1, result)
 
     def _progress(self, paths: list[str], apply: bool):
         """A progress bar over the engine's stages on stderr, for large inputs on a terminal."""

@@ -1,0 +1,91 @@
+"""A sync result written as JSON while it is encoded: the command's `--format json` and the
+API's sync response say exactly what the result holds, a list entry per line, and a large API
+result is streamed rather than built as one body."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from partners.models import PartnerTier
+from partners.sync import run_sync
+from tests.helpers import run, write_csv
+from tests.test_api import api, post, syncer  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+MANY = 2_600  # more than one chunk of the encoder (2,000 entries)
+
+
+def rows(count: int, tier: str = "Gold") -> list[list[str]]:
+    return [[f"Partner {i:05}", tier, "P", f"OEM {i % 7}", "", "Café ☕"] for i in range(count)]
+
+
+def test_the_json_of_a_large_no_op_lists_every_record_once_as_unchanged(input_dir):
+    path = write_csv(input_dir / "partners_a.csv", rows(MANY))
+    run_sync([path], apply=True)
+    out, err, code = run("sync_partners", str(path), "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    names = [entry["name"] for entry in data["unchanged"]]
+    assert sorted(names) == [f"Partner {i:05}" for i in range(MANY)]
+    assert data["summary"] == {
+        "added": 0,
+        "updated": 0,
+        "unchanged": MANY,
+        "missing": 0,
+        "removed": 0,
+        "kept": 0,
+        "conflicts": 0,
+    }
+    assert data["unchanged"][0]["notes"] == "Café ☕"  # UTF-8 as it is, not \\u escapes
+    assert "Café ☕" in out
+
+
+def test_the_json_is_one_key_per_line_and_one_list_entry_per_line(input_dir):
+    path = write_csv(input_dir / "partners_a.csv", rows(3))
+    out, _, _ = run("sync_partners", str(path), "--format", "json")
+    lines = out.splitlines()
+    added = [line for line in lines if line.startswith("    {")]
+    assert len(added) == 3 and all(json.loads(line.rstrip(",")) for line in added)
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert sum(line.startswith('  "') for line in lines) == len(json.loads(out))
+
+
+def test_a_refused_sync_prints_the_result_with_detail_and_errors(input_dir, settings):
+    settings.PARTNERS_MAX_REMOVE = 1
+    path = write_csv(input_dir / "partners_a.csv", rows(5))
+    run_sync([path], apply=True)
+    write_csv(path, rows(2))
+    out, _, code = run("sync_partners", str(path), "--prune", "--apply", "--format", "json")
+    data = json.loads(out)
+    assert code == 1
+    assert data["detail"].startswith("Refusing to remove 3 records")
+    assert data["errors"][0]["message"] == data["detail"]
+    assert data["summary"]["removed"] == 3 and len(data["removed"]) == 3
+    assert PartnerTier.objects.count() == 5
+
+
+def test_a_large_api_sync_result_is_streamed_and_says_what_the_command_says(
+    api,  # noqa: F811
+    input_dir,
+):
+    path = write_csv(input_dir / "partners_a.csv", rows(MANY))
+    run_sync([path], apply=True)
+    write_csv(path, rows(MANY, tier="Platinum"))
+    response = post(api, {})
+    assert response.status_code == 200
+    assert response.streaming
+    data = json.loads(b"".join(response.streaming_content))
+    command, _, _ = run("sync_partners", str(path), "--format", "json")
+    assert data == json.loads(command)
+    assert data["summary"]["updated"] == MANY
+    assert {entry["changes"]["tier"]["direction"] for entry in data["updated"]} == {"up"}
+
+
+def test_a_small_api_sync_result_is_one_body(api, input_dir):  # noqa: F811
+    write_csv(input_dir / "partners_a.csv", rows(3))
+    response = post(api, {})
+    assert not response.streaming
+    assert json.loads(response.content)["summary"]["added"] == 3
