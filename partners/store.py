@@ -7,6 +7,7 @@ always gives the same bytes and a no-op sync leaves the file untouched.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -183,19 +184,25 @@ def write_changes(
 
 
 def _verified_lines(path: Path, sha256: str) -> Iterator[bytes]:
-    """The file's lines; NotCurrent at the end when they are not the bytes last written."""
+    """The file's bytes in chunks; NotCurrent at the end when they are not the bytes last
+    written."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for line in handle:
-            digest.update(line)
-            yield line
+        while chunk := handle.read(READ_CHUNK):
+            digest.update(chunk)
+            yield chunk
     if digest.hexdigest() != sha256:
         raise NotCurrent
 
 
+READ_CHUNK = 1 << 20
+
+
 def _patched(
-    lines: Iterator[bytes], removed: list[StoredRecord], written: list[StoredRecord]
+    chunks: Iterator[bytes], removed: list[StoredRecord], written: list[StoredRecord]
 ) -> Iterator[bytes]:
+    """The store in `chunks` (any split of its bytes) with the `removed` rows' lines left
+    out and the `written` records' lines put in their places."""
     drop: dict[str, set[str]] = {}
     for row in removed:
         drop.setdefault(row.oem, set()).add(row.name)
@@ -209,15 +216,15 @@ def _patched(
         return oem, _body(encoder.lines(sorted(put[oem], key=_name_order)))
 
     def blocks() -> Iterator[tuple[str, bytes]]:
-        for oem, old in _blocks(lines):
+        for oem, body in _blocks(chunks):
             while pending and _oem_order(pending[-1]) < _oem_order(oem):
                 yield new_block(pending.pop())
             if pending and pending[-1] == oem:
                 pending.pop()
             gone, new = drop.pop(oem, set()), put.get(oem, [])
             if gone or new:
-                old = _merged(old, gone, sorted(new, key=_name_order), encoder)
-            yield oem, b",\n".join(old)
+                body = _merged(body, gone, sorted(new, key=_name_order), encoder)
+            yield oem, body
         while pending:
             yield new_block(pending.pop())
         if drop:  # a removed row whose OEM the file does not have
@@ -226,33 +233,60 @@ def _patched(
     return _framed(blocks())
 
 
-def _merged(
-    old: list[bytes], gone: set[str], new: list[StoredRecord], encoder: _Encoder
-) -> list[bytes]:
-    """An OEM's lines with `gone` names left out and `new` records put in name order."""
-    out: list[bytes] = []
-    rendered = [line.encode() for line in encoder.lines(new)]
-    position = 0
-    for line in old:
-        name = _decoded(line, 13, b'", "tier": ')
-        order = (name.casefold(), name)
-        while position < len(new) and _name_order(new[position]) < order:
-            out.append(rendered[position])
-            position += 1
-        if name in gone:
-            gone.discard(name)
-            continue
-        if position < len(new) and new[position].name == name:
-            raise NotCurrent  # a new line for a name the file still has
-        out.append(line)
-    if gone:
+LINE_START, NAME_END = b'    {"name": "', b'", "tier": '
+
+
+def _name_orders(lines: list[bytes]) -> list[tuple[str, str]]:
+    """The sort order of each line's name in an OEM's block. The name ends at the first
+    `", "tier": ` (inside a JSON string its quotes would be escaped)."""
+    start = len(LINE_START)
+    if not all(line.startswith(LINE_START) for line in lines):
         raise NotCurrent
-    return out + rendered[position:]
+    found = [line[start : line.index(NAME_END, start)] for line in lines]
+    names = [_unescaped(text) for text in found]
+    return [(name.casefold(), name) for name in names]
+
+
+def _unescaped(text: bytes) -> str:
+    return text.decode() if b"\\" not in text else orjson.loads(b'"' + text + b'"')
+
+
+def _merged(body: bytes, gone: set[str], new: list[StoredRecord], encoder: _Encoder) -> bytes:
+    """An OEM's block with `gone` names' lines left out and `new` records' lines (in name
+    order) put in their places."""
+    old = body.split(b",\n")
+    try:
+        names = _name_orders(old)
+    except ValueError:  # not a block of ours (the file is checked whole at its end)
+        raise NotCurrent from None
+    cuts: list[tuple[int, int, bytes | None]] = []  # (at, lines skipped, line put)
+    for name in gone:
+        order = (name.casefold(), name)
+        at = bisect_left(names, order)
+        if at == len(old) or names[at] != order:
+            raise NotCurrent
+        cuts.append((at, 1, None))
+    rendered = encoder.lines(new)
+    for record, line in zip(new, rendered, strict=True):
+        order = _name_order(record)
+        at = bisect_left(names, order)
+        if at < len(old) and names[at] == order and record.name not in gone:
+            raise NotCurrent  # a new line for a name the file still has
+        cuts.append((at, 0, line.encode()))
+    cuts.sort(key=lambda cut: cut[0])  # stable: new lines stay in name order
+    out: list[bytes] = []
+    position = 0
+    for at, skipped, line in cuts:
+        out += old[position:at]
+        position = max(position, at + skipped)
+        if line is not None:
+            out.append(line)
+    return b",\n".join(out + old[position:])
 
 
 OEM_START = b'  {"name": '
 OEM_END = b', "partners": [\n'
-BLOCK_END, LAST_BLOCK_END = b"  ]},\n", b"  ]}\n"
+BLOCK_END = b"\n  ]}"
 
 
 def _decoded(line: bytes, start: int, end: bytes) -> str:
@@ -263,36 +297,62 @@ def _decoded(line: bytes, start: int, end: bytes) -> str:
     return text[1:-1].decode() if b"\\" not in text else orjson.loads(text)
 
 
-def _blocks(lines: Iterator[bytes]) -> Iterator[tuple[str, list[bytes]]]:
-    """The store file as OEM blocks: each OEM and its record lines (without commas)."""
-    first = next(lines, b"")
-    if first == EMPTY:
-        for _ in lines:  # to the end (and its check)
+class _Reader:
+    """Bytes arriving in chunks, read up to markers."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.buffer, self.at = chunks, b"", 0
+
+    def until(self, marker: bytes) -> bytes:
+        """The bytes before the next `marker`, which is passed; NotCurrent if none follows."""
+        while (end := self.buffer.find(marker, self.at)) < 0:
+            if not self._more():
+                raise NotCurrent
+        found, self.at = self.buffer[self.at : end], end + len(marker)
+        return found
+
+    def take(self, size: int) -> bytes:
+        while len(self.buffer) - self.at < size and self._more():
+            pass
+        found = self.buffer[self.at : self.at + size]
+        self.at += len(found)
+        return found
+
+    def _more(self) -> bool:
+        chunk = next(self.chunks, b"")
+        self.buffer = self.buffer[self.at :] + chunk
+        self.at = 0
+        return bool(chunk)
+
+
+def _blocks(chunks: Iterator[bytes]) -> Iterator[tuple[str, bytes]]:
+    """The store as OEM blocks: each OEM and its record lines as they are in the file.
+
+    Optimization: a block is found by its end marker (a newline cannot be inside a JSON
+    string), so an OEM without changes is copied without looking at its lines."""
+    reader = _Reader(chunks)
+    first = reader.take(len(HEAD))
+    if first == EMPTY[: len(HEAD)] and first + reader.take(len(EMPTY)) == EMPTY:
+        if reader.take(1):
             raise NotCurrent
         return
     if first != HEAD:
         raise NotCurrent
     while True:
-        heading = next(lines, b"")
+        heading = reader.until(b"\n") + b"\n"
         if not (heading.startswith(OEM_START) and heading.endswith(OEM_END)):
             raise NotCurrent
-        oem = _decoded(heading, len(OEM_START), b'", "partners": [')
-        records: list[bytes] = []
-        for line in lines:
-            if line in (BLOCK_END, LAST_BLOCK_END):
-                break
-            if not line.startswith(b'    {"name": "'):
-                raise NotCurrent
-            records.append(line[:-2] if line.endswith(b",\n") else line[:-1])
-        else:
+        try:
+            oem = _decoded(heading, len(OEM_START), b'", "partners": [')
+        except ValueError:
+            raise NotCurrent from None
+        yield oem, reader.until(BLOCK_END)
+        after = reader.take(2)
+        if after == b",\n":
+            continue
+        if after + reader.take(2) != b"\n]}\n" or reader.take(1):
             raise NotCurrent
-        yield oem, records
-        if line == LAST_BLOCK_END:
-            break
-    if next(lines, b"") != b"]}\n":
-        raise NotCurrent
-    for _ in lines:
-        raise NotCurrent
+        return
 
 
 def ledger_head() -> int:

@@ -27,8 +27,9 @@ def unique(rows: list[StoreRow]) -> list[StoreRow]:
     st.lists(st.tuples(NAME, OEM), max_size=12),
     st.lists(st.booleans(), max_size=12),
     st.lists(st.tuples(NAME, OEM), max_size=6),
+    st.integers(1, 64),
 )
-def test_a_patched_store_is_the_rendering_of_the_new_table(before, removals, additions):
+def test_a_patched_store_is_the_rendering_of_the_new_table(before, removals, additions, size):
     old = unique([row(name, oem) for name, oem in before])
     flags = removals + [False] * len(old)
     gone = [r for r, flag in zip(old, flags, strict=False) if flag]
@@ -41,20 +42,38 @@ def test_a_patched_store_is_the_rendering_of_the_new_table(before, removals, add
     ]
     # An update is a removal of the old line and a new one: every other kept row changes tier.
     updated = [r._replace(tier="Platinum") for r in kept[::2]]
-    lines = iter(render(old).splitlines(keepends=True))
-    patched = b"".join(_patched(lines, [*gone, *kept[::2]], [*added, *updated]))
+    rendered = render(old)  # read in chunks of any size, as a file is read
+    chunks = iter([rendered[at : at + size] for at in range(0, len(rendered), size)])
+    patched = b"".join(_patched(chunks, [*gone, *kept[::2]], [*added, *updated]))
     assert patched == render([*kept[1::2], *added, *updated])
 
 
 def test_a_store_that_is_not_what_was_written_is_not_patched():
     old = render([row("a", "Cisco")])
-    for damaged in (old.replace(b'"a"', b'"b"'), old[:-4], old + b"x", b"{}\n"):
+    damaged_stores = (
+        old.replace(b'"a"', b'"b"'),
+        old[:-4],
+        old + b"x",
+        b"{}\n",
+        old.replace(b'", "tier"', b'"tier"'),
+        old.replace(b'"Cisco"', b'"Cis\\co"'),
+    )
+    for damaged in damaged_stores:
         lines = iter(damaged.splitlines(keepends=True))
         try:
             b"".join(_patched(lines, [row("a", "Cisco")], []))
         except NotCurrent:
             continue
         raise AssertionError(f"patched a damaged store: {damaged!r}")
+
+
+def test_a_new_line_for_a_name_the_store_still_holds_is_not_patched_in():
+    old = render([row("a", "Cisco"), row("b", "Cisco")])
+    try:
+        b"".join(_patched(iter([old]), [], [row("b", "Cisco", "Platinum")]))
+    except NotCurrent:
+        return
+    raise AssertionError("patched a second line for 'b' into the store")
 
 
 def test_the_empty_store_takes_new_records():
