@@ -267,20 +267,20 @@ def _merged(body: bytes, gone: set[str], new: list[StoredRecord], encoder: _Enco
             raise NotCurrent
         cuts.append((at, 1, None))
     rendered = encoder.lines(new)
-    for record, line in zip(new, rendered, strict=True):
+    for record, text in zip(new, rendered, strict=True):
         order = _name_order(record)
         at = bisect_left(names, order)
         if at < len(old) and names[at] == order and record.name not in gone:
             raise NotCurrent  # a new line for a name the file still has
-        cuts.append((at, 0, line.encode()))
+        cuts.append((at, 0, text.encode()))
     cuts.sort(key=lambda cut: cut[0])  # stable: new lines stay in name order
     out: list[bytes] = []
     position = 0
-    for at, skipped, line in cuts:
+    for at, skipped, put in cuts:
         out += old[position:at]
         position = max(position, at + skipped)
-        if line is not None:
-            out.append(line)
+        if put is not None:
+            out.append(put)
     return b",\n".join(out + old[position:])
 
 
