@@ -27,6 +27,7 @@ from ninja.security import HttpBearer, SessionAuth
 from pydantic import ConfigDict, StrictBool
 
 from partners import db, throttle, tokens
+from partners.counts import cached_count
 from partners.fields import COMPARED, RECORD_FIELDS
 from partners.locking import SyncBusy
 from partners.middleware import internal_error
@@ -362,11 +363,12 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
         updated=time_as_text("updated_at"), created=time_as_text("created_at")
     ).values_list(*COMPARED, "updated", "created")  # the order of SEED_KEYS
     response, read = _record_list(values[: filters.limit], filters.limit)
-    # Optimization: a list read to its end tells the total; otherwise one COUNT.
+    # Optimization: a list read to its end tells the total; otherwise one COUNT per filters
+    # and state of the table (see partners.counts).
     if read is not None and (read or not filters.offset):
         total = filters.offset + read
     else:
-        total = rows.count()
+        total = cached_count(rows, filters.model_dump(include={"oem", "tier", "program", "q"}))
     response["X-Total-Count"] = str(total)
     if links := _page_links(request, filters, total):
         response["Link"] = links
