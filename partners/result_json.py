@@ -3,8 +3,8 @@
 
 Optimization: a result's lists can hold every record of the table (`unchanged`); built as one
 object and encoded at once they cost as much memory again as the run. Streamed, each list is
-encoded CHUNK records at a time with orjson, and a row held by id (`db.RowSet`) is read back
-only when its chunk is written.
+encoded and written CHUNK entries at a time with orjson, and a row held by id (`db.RowSet`)
+is read back only when its chunk is written.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import orjson
 if TYPE_CHECKING:
     from partners.sync import SyncResult
 
-CHUNK = 2000
+CHUNK = 200  # entries per write: about 100 KB; larger chunks only cost memory
 
 
 class Listing:

@@ -15,7 +15,7 @@ from tests.test_api import api, post, syncer  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
-MANY = 2_600  # more than one chunk of the encoder (2,000 entries)
+MANY = 2_600  # more than one chunk of the encoder and of the API streaming threshold
 
 
 def rows(count: int, tier: str = "Gold") -> list[list[str]]:
