@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import migrations, models
 
 
-def uncompressed(apps, schema_editor):  # type: ignore[no-untyped-def]
+def uncompressed(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
             "ALTER TABLE partners_sourcebase ALTER COLUMN stated SET STORAGE EXTERNAL"
