@@ -19,8 +19,10 @@ install: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 
-# The samples in PARTNERS_INPUT_DIR, only into an empty database: a restart keeps your edits.
+# The catalog of tier ladders (never over a person's changes), then the samples in
+# PARTNERS_INPUT_DIR, only into an empty database: a restart keeps your edits.
 sample: migrate
+	$(BIN)/python manage.py programs load
 	$(BIN)/python manage.py load_samples
 
 run: sample
@@ -66,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_obsidian.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_ledger.py
+	$(BIN)/python benchmarks/bench_ladders.py
 	$(BIN)/python benchmarks/bench_vendor.py
 
 clean:
