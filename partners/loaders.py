@@ -135,9 +135,6 @@ class LoadedFile:
     # What else the rows depend on (the profile's rules, a chosen sheet): a sha256, or "".
     read_with: str = ""
 
-    def __len__(self) -> int:
-        return len(self.lines)
-
 
 def default_inputs(input_dir: Path, patterns: Sequence[str] = ()) -> list[Path]:
     """The folder's `partners_*` files and the files an import profile's pattern matches
