@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 
@@ -100,12 +101,22 @@ class Catalog:
             if entry.program:
                 self.programs.setdefault(entry.key[0], {})[entry.key[1]] = entry.program
         self.digest = hashlib.sha256(
-            json.dumps(
-                [[e.digest() for e in self.entries], sorted(self.oem_aliases.items())]
-            ).encode()
+            orjson.dumps(
+                [
+                    [[e.oem, e.program, e.tiers, sorted(e.aliases)] for e in self.entries],
+                    sorted(self.oem_aliases.items()),
+                ]
+            )
         ).hexdigest()
+        # Tier key → every spelling some ladder gives it: a tier written as the only one is
+        # spelled right wherever it appears (see `spell_column`).
+        self._spellings: dict[str, set[str]] = {}
+        for ladder in self.ladders.values():
+            for key, spelling in ladder.spellings.items():
+                self._spellings.setdefault(key, set()).add(spelling)
         self._found: dict[tuple[str, str | None], Ladder | None] = {}
         self._spelled: dict[tuple[str, str, str], str] = {}
+        self._directions: dict[tuple[str, str | None, str | None, str | None], str] = {}
 
     def alias_map(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """How OEMs are spelled, by identity key: the built-in aliases, the catalog's OEMs
@@ -153,7 +164,17 @@ class Catalog:
 
     def direction(self, oem: str, program: str | None, old: str | None, new: str | None) -> str:
         """`up`/`down` by the ladder when it ranks both tiers; else the global ranking's
-        answer (`changed` when it has none)."""
+        answer (`changed` when it has none). Optimization: asked once per distinct change
+        (a sync of 10,000 updates has a few dozen)."""
+        if not self.ladders:
+            return tier_direction(old, new)
+        key = (oem, program, old, new)
+        found = self._directions.get(key)
+        if found is None:
+            found = self._directions[key] = self._direction(oem, program, old, new)
+        return found
+
+    def _direction(self, oem: str, program: str | None, old: str | None, new: str | None) -> str:
         old_rank, new_rank = self.rank(oem, program, old), self.rank(oem, program, new)
         if old_rank is None or new_rank is None:
             return tier_direction(old, new)
@@ -162,17 +183,47 @@ class Catalog:
         return "up" if new_rank > old_rank else "down"
 
     def spell_column(
-        self, oems: Sequence[str], programs: Sequence[str], tiers: Sequence[str]
+        self, oems: Sequence[str], programs: Sequence[str], tiers: list[str]
     ) -> list[str]:
-        """`spell` of a whole file's columns. Optimization: a file holds a few hundred distinct
-        (OEM, program, tier); each is looked up once and the column mapped through a dict."""
+        """`spell` of a whole file's columns (OEM keys, programs, tiers).
+
+        Optimization: most files already spell their tiers as the ladders do; a tier that
+        no ladder spells otherwise is left as it is without looking at its rows, and only the
+        rows of the others are spelled, once per distinct (OEM, program, tier).
+        """
         if not self.ladders:
-            return list(tiers)
-        keys = list(zip(oems, programs, tiers, strict=True))
+            return tiers
+        suspect = {tier for tier in set(tiers) if not self._spelled_right(tier)}
+        if not suspect:
+            return tiers
+        out = list(tiers)
         spelled = self._spelled
-        for key in set(keys).difference(spelled):
-            spelled[key] = self.spell(*key)
-        return list(map(spelled.__getitem__, keys))
+        for i in [i for i, tier in enumerate(tiers) if tier in suspect]:
+            key = (oems[i], programs[i], tiers[i])
+            found = spelled.get(key)
+            if found is None:
+                found = spelled[key] = self.spell(*key)
+            out[i] = found
+        return out
+
+    def _spelled_right(self, tier: str) -> bool:
+        spellings = self._spellings.get(identity_key(tier))
+        return spellings is None or spellings == {tier}
+
+    def all_on_ladders(
+        self, oems: Sequence[str], programs: Sequence[str], tiers: Sequence[str]
+    ) -> bool:
+        """Whether every tier of the file is on the ladder of every OEM of the file (or that
+        OEM has none), checked per distinct OEM and tier: when so, no row is off its ladder.
+        Optimization: a file whose OEMs have program ladders answers False (rows decide)."""
+        distinct = {identity_key(tier) for tier in set(tiers)}
+        for oem_key in set(oems):
+            if oem_key in self.programs:
+                return False
+            ladder = self.ladders.get((oem_key, ""))
+            if ladder is not None and not distinct.issubset(ladder.ranks):
+                return False
+        return True
 
     def off_ladder(self, oem: str, program: str | None, tier: str) -> str | None:
         """The warning for a tier its ladder does not know; None when it does or there is no

@@ -442,6 +442,8 @@ def _flag_tiers(
     """Tiers their ladder does not know: an error each (`strict`), else one warning per tier
     and file at its first line. Optimization: checked once per distinct (OEM, program, tier);
     the rows are walked only for a file that has such a tier."""
+    if catalog.all_on_ladders(*columns):
+        return
     off = {
         triple: message
         for triple in set(zip(*columns, strict=True))

@@ -546,3 +546,31 @@ def test_the_admin_form_spells_the_tier_by_its_ladder_and_strict_refuses_one_off
     settings.PARTNERS_STRICT_TIERS = True
     _, errors = check_record({**values, "tier": "Goldd"})
     assert errors == [("tier", "'Goldd' is not a Cisco tier: Select, Premier, Gold")]
+
+
+def test_a_mixed_file_is_spelled_and_flagged_row_by_row_where_its_ladders_differ(
+    ladders, input_dir
+):
+    load(CISCO_360)
+    rows = [
+        ["A", "gold partner", "PTP", "Cisco", "", ""],  # an alias at Cisco
+        ["B", "gold partner", "Engage", "Fortinet", "", ""],  # no ladder: kept as written
+        ["C", "Advanced", "APN", "AWS", "", ""],
+        ["D", "Gold", "PTP", "Cisco", "", ""],  # Gold is Cisco's, not AWS's: no warning
+        ["E", "Advanced", "PTP", "Cisco", "", ""],  # AWS's, not Cisco's
+        ["F", "Partner", "Cisco 360", "Cisco", "", ""],  # the program's own ladder
+    ]
+    data, _, code = sync_json(str(write_csv(input_dir / "a.csv", rows)), "--apply")
+    assert code == 0
+    assert data["warnings"] == [
+        "a.csv: Line 6: 'Advanced' is not a Cisco tier: Select, Premier, Gold"
+    ]
+    tiers = dict(PartnerTier.objects.values_list("name", "tier"))
+    assert tiers == {
+        "A": "Gold",
+        "B": "Gold Partner",
+        "C": "Advanced",
+        "D": "Gold",
+        "E": "Advanced",
+        "F": "Partner",
+    }
