@@ -57,7 +57,7 @@ from partners.sync import (
     run_sync,
 )
 from partners.tokens import create_token, revoke
-from partners.uploads import DatabaseStorage, UploadRefused
+from partners.uploads import DatabaseStorage, UploadRefused, load_upload, pending
 
 ENGINE_FORMATS = {CSV: "csv", JSON: "json", XLSX: "xlsx", YAML: "yaml"}
 SPREADSHEET_FORMATS = (CSV, XLSX)
@@ -199,26 +199,26 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         form = self.create_import_form(request)
         context: dict[str, Any] = {}
         if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["import_file"]
-            fmt = ENGINE_FORMATS[self.get_import_formats()[int(form.cleaned_data["format"])]]
-            data = b"".join(upload.chunks())
+            file = form.cleaned_data["import_file"]
+            data = b"".join(file.chunks())
+            state = {
+                "original_name": file.name,
+                "format": ENGINE_FORMATS[
+                    self.get_import_formats()[int(form.cleaned_data["format"])]
+                ],
+                "source_name": form.cleaned_data.get("source") or "",
+                "overwrite": bool(form.cleaned_data.get("overwrite")),
+            }
             try:
-                loaded = load_bytes(data, upload.name, fmt)
+                loaded = load_bytes(data, file.name, state["format"])
             except LoadError as exc:
                 form.add_error("import_file", str(exc))
             else:
-                source_name = form.cleaned_data.get("source") or None
-                overwrite = bool(form.cleaned_data.get("overwrite"))
-                result = run_sync(files=[loaded], source_name=source_name, overwrite=overwrite)
+                result = _dry_run(loaded, Upload(**state))
                 context.update(preview(result))
                 # Only a preview that can be confirmed keeps its file (within the quotas).
                 if result.ok:
-                    kept = self._keep_upload(request, form, data, upload.name, fmt, result)
-                    if "confirm_form" in kept:
-                        kept["confirm_form"].initial.update(
-                            source=source_name or "", overwrite=overwrite
-                        )
-                    context.update(kept, upload_format=fmt)
+                    context.update(self._keep_upload(request, form, data, state, result))
         return self._render_preview(request, context, form=form, title="Import partner tiers")
 
     def _keep_upload(
@@ -226,24 +226,18 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         request: HttpRequest,
         form: Any,
         data: bytes,
-        name: str,
-        fmt: str,
+        state: dict[str, Any],
         result: SyncResult,
     ) -> dict[str, Any]:
-        """Store the upload for its confirm: the confirm form, or a form error when the
-        quota is full."""
-        storage = DatabaseStorage(user=request.user, read_mode="rb")
+        """Store the upload and its state for the next steps: the confirm form, or a form
+        error when the quota is full."""
+        storage = DatabaseStorage(user=request.user, read_mode="rb", state=state)
         try:
             storage.save(data)
         except UploadRefused as exc:
             form.add_error("import_file", str(exc))
             return {}
-        initial = {
-            "import_file_name": storage.name,
-            "original_file_name": name,
-            "format": fmt,
-            "fingerprint": result.fingerprint,
-        }
+        initial = {"import_file_name": storage.name, "fingerprint": result.fingerprint}
         return {"upload_name": storage.name, "confirm_form": ConfirmUploadForm(initial=initial)}
 
     @method_decorator(require_POST)
@@ -255,53 +249,41 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         if not form.is_valid():
             messages.error(request, "The confirmation was incomplete; upload the file again.")
             return HttpResponseRedirect(again)
-        storage = DatabaseStorage(
-            name=form.cleaned_data["import_file_name"], user=request.user, read_mode="rb"
-        )
-        loaded = self._stored_upload(
-            request, storage, form.cleaned_data["original_file_name"], form.cleaned_data["format"]
-        )
-        if loaded is None:
+        stored = self._stored_upload(request, form.cleaned_data["import_file_name"])
+        if stored is None:
             return HttpResponseRedirect(again)
+        upload, loaded = stored
         result = self._apply(
             request,
             files=[loaded],
             fingerprint=form.cleaned_data["fingerprint"],
-            source_name=form.cleaned_data["source"] or None,
-            overwrite=form.cleaned_data["overwrite"],
+            source_name=upload.source_name or None,
+            overwrite=upload.overwrite,
         )
-        storage.remove()
+        upload.delete()
         return HttpResponseRedirect(self._url("changelist") if result else again)
 
     def upload_changes_csv(self, request: HttpRequest) -> HttpResponseBase:
         if not self.has_import_permission(request):
             raise PermissionDenied
-        storage = DatabaseStorage(
-            name=request.GET.get("upload", ""), user=request.user, read_mode="rb"
-        )
-        name = request.GET.get("name", "upload")
-        loaded = self._stored_upload(request, storage, name, request.GET.get("format"))
-        if loaded is None:
+        stored = self._stored_upload(request, request.GET.get("upload", ""))
+        if stored is None:
             return HttpResponseRedirect(self._url("import"))
-        # The preview's own options, so the download lists what the preview showed.
-        source_name = request.GET.get("source", "")[:200] or None
-        overwrite = request.GET.get("overwrite") == "1"
-        result = run_sync(files=[loaded], source_name=source_name, overwrite=overwrite)
-        return _csv_response(result, "changes.csv")
+        # The preview's own options, from the upload's row: the download lists what it showed.
+        return _csv_response(_dry_run(stored[1], stored[0]), "changes.csv")
 
-    def _stored_upload(
-        self, request: HttpRequest, storage: DatabaseStorage, name: str, fmt: str | None
-    ) -> LoadedFile | None:
+    def _stored_upload(self, request: HttpRequest, name: str) -> tuple[Upload, LoadedFile] | None:
+        """The user's pending upload and its file, read as its preview read it; None (with a
+        message) when it is gone or no longer loads."""
         try:
-            data = storage.read()
+            upload = pending(name, request.user)
         except Upload.DoesNotExist:
             messages.error(
                 request, "This upload expired or was already confirmed; upload the file again."
             )
             return None
-        assert isinstance(data, bytes)
         try:
-            return load_bytes(data, name, fmt if fmt in ENGINE_FORMATS.values() else None)
+            return upload, load_upload(upload)
         except LoadError as exc:
             messages.error(request, str(exc))
             return None
@@ -484,6 +466,13 @@ def ledger_page(request: HttpRequest, entries: Any, empty_text: str) -> dict[str
     page = paginator.get_page(request.GET.get("page"))
     rows = [{"entry": entry, "fields": field_rows(entry)} for entry in page]
     return {"entries": rows, "page": page, "empty_text": empty_text}
+
+
+def _dry_run(loaded: LoadedFile, upload: Upload) -> SyncResult:
+    """An upload's preview, with the options on its row."""
+    return run_sync(
+        files=[loaded], source_name=upload.source_name or None, overwrite=upload.overwrite
+    )
 
 
 def _csv_response(result: SyncResult, filename: str) -> StreamingHttpResponse:

@@ -81,14 +81,11 @@ class ExportForm(SelectableFieldsExportForm):
 
 
 class ConfirmUploadForm(forms.Form):
-    """What the preview page posts back: which upload, and the state it was computed from."""
+    """What the preview page posts back: which upload (its row holds the rest of its state),
+    and the fingerprint of the data the page showed, so a stale preview is refused."""
 
     import_file_name = forms.CharField(widget=forms.HiddenInput, max_length=64)
-    original_file_name = forms.CharField(widget=forms.HiddenInput, max_length=255)
-    format = forms.CharField(widget=forms.HiddenInput, max_length=10)
     fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
-    source = forms.CharField(widget=forms.HiddenInput, max_length=200, required=False)
-    overwrite = forms.BooleanField(widget=forms.HiddenInput, required=False)
 
 
 class ConfirmFolderForm(forms.Form):

@@ -228,6 +228,12 @@ class Upload(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
     )
     data = models.BinaryField()
+    # The upload's state between its steps, read by every step (preview, changes CSV,
+    # confirm), never carried in form fields or query strings.
+    original_name = models.CharField(max_length=255, default="")
+    format = models.CharField(max_length=10, default="")  # the engine's: csv, json, xlsx, yaml
+    source_name = models.CharField(max_length=200, blank=True, default="")
+    overwrite = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.name
