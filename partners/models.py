@@ -156,7 +156,10 @@ class SourceBase(models.Model):
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="bases")
     oem_key = models.CharField(max_length=800)
-    stated = models.JSONField(default=dict)  # {name_key: {field: value}}
+    # {name_key: [value, …] | {field: value}} as JSON text, kept uncompressed on PostgreSQL
+    # (migration 0012): written and read whole by the engine, never queried inside; jsonb's
+    # parsing and TOAST's compression made saving a 100,000-record base 0.85 s instead of 0.15.
+    stated = models.TextField(default="{}")
 
     class Meta:
         constraints = [
