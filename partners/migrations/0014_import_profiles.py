@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("partners", "0011_list_counts"),
+        ("partners", "0013_upload_state"),
     ]
 
     operations = [
