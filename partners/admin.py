@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, JSON, XLSX, YAML
 
+from partners import admin_profiles  # noqa: F401  (registers ImportProfileAdmin)
 from partners.edits import delete_records, save_record
 from partners.exporting import escape_dataset
 from partners.forms import (

@@ -11,7 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.text import capfirst
 from import_export.forms import ImportForm, SelectableFieldsExportForm
 
-from partners.models import PartnerTier
+from partners.models import ImportProfile, PartnerTier
 from partners.records import COMPARED
 from partners.sync import check_record
 
@@ -96,3 +96,48 @@ class ConfirmFolderForm(forms.Form):
         help_text="Records in the database that no file in the data folder lists are deleted "
         "(at most PARTNERS_MAX_REMOVE, or a quarter of them).",
     )
+
+
+class ImportProfileForm(forms.ModelForm):
+    """A profile as the admin edits it. The lists' shapes are checked here, so the engine's
+    profile rules (`ImportProfile.clean`, from partners.profiles) only ever see pairs of text."""
+
+    class Meta:
+        model = ImportProfile
+        fields = ["name", "pattern", "sheet", "header_row", "delimiter"]
+        fields += ["columns", "constants", "values"]
+        help_texts = {
+            "columns": 'The file\'s column → a field or "ignore", as JSON pairs: '
+            '[["Partner Name", "name"], ["Country", "ignore"]]',
+            "constants": 'A value for every row of a field the files lack: [["oem", "Cisco"]]',
+            "values": 'Per field, a file\'s value → the value kept: [["tier", [["Gold Certified", '
+            '"Gold"]]]]',
+        }
+
+    def clean_columns(self) -> Any:
+        return _pairs(self.cleaned_data["columns"], "a column and its field")
+
+    def clean_constants(self) -> Any:
+        return _pairs(self.cleaned_data["constants"], "a field and its value")
+
+    def clean_values(self) -> Any:
+        values = self.cleaned_data["values"] or []
+        if not isinstance(values, list) or not all(
+            isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+            for item in values
+        ):
+            raise forms.ValidationError("Expected [[field, [[from, to], ...]], ...].")
+        for _, pairs in values:
+            _pairs(pairs, "a value and its replacement")
+        return values
+
+
+def _pairs(value: Any, what: str) -> list[list[str]]:
+    """A JSON list of two-text lists, else a form error saying the shape."""
+    value = value or []
+    if not isinstance(value, list) or not all(
+        isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) for v in item)
+        for item in value
+    ):
+        raise forms.ValidationError(f"Expected a list of pairs, each [{what}] as text.")
+    return value
