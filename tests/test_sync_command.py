@@ -353,7 +353,7 @@ def test_json_format_prints_the_error_as_json_on_a_database_error(tmp_path):
         text=True,
         timeout=60,
     )
-    detail = "Database error: no such table: partners_partnertier"
+    detail = "Database error: no such table: partners_importprofile"  # profiles: read first
     assert proc.returncode == 3
     assert json.loads(proc.stdout) == failure(detail)
     assert proc.stderr == f"CommandError: {detail}\n"
