@@ -49,6 +49,12 @@ class UploadForm(ImportForm):
         label="The file's values win",
         help_text="Every field the file states replaces the database's, even a person's edit.",
     )
+    sheet = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Sheet",
+        help_text="XLSX: the sheet to read, by name or number (empty: the first sheet).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,10 +88,12 @@ class ExportForm(SelectableFieldsExportForm):
 
 class ConfirmUploadForm(forms.Form):
     """What the preview page posts back: which upload (its row holds the rest of its state),
-    and the fingerprint of the data the page showed, so a stale preview is refused."""
+    and what the page showed (the data's fingerprint, the mapping's revision), so a stale
+    preview is refused."""
 
     import_file_name = forms.CharField(widget=forms.HiddenInput, max_length=64)
     fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
 class ConfirmFolderForm(forms.Form):

@@ -24,8 +24,10 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from import_export.tmp_storages import BaseStorage
 
-from partners.loaders import LoadedFile, load_bytes
+from partners.loaders import LoadedFile, Reading, load_bytes
+from partners.mapping import from_snapshot
 from partners.models import Upload
+from partners.profiles import parse_sheet
 
 EXPIRY = timedelta(hours=24)
 QUOTA_LOCK_KEY = 0x7061_7274_7570  # PostgreSQL advisory lock: one quota check at a time
@@ -77,8 +79,16 @@ def pending(name: str, user: Any) -> Upload:
 
 def load_upload(upload: Upload) -> LoadedFile:
     """The stored file read as it was previewed: by its original name and chosen format (a
-    `portal.txt` uploaded as CSV stays CSV). LoadError as `load_bytes`."""
-    return load_bytes(bytes(upload.data), upload.original_name, upload.format or None)
+    `portal.txt` uploaded as CSV stays CSV), its sheet and its mapping. LoadError as
+    `load_bytes`."""
+    data = bytes(upload.data)
+    return load_bytes(data, upload.original_name, upload.format or None, reading=reading(upload))
+
+
+def reading(upload: Upload) -> Reading:
+    """How the upload is read: its mapping (a profile) and the sheet chosen on upload."""
+    profile = from_snapshot(upload.mapping) if upload.mapping else None
+    return Reading(profile=profile, sheet=parse_sheet(upload.sheet))
 
 
 def _pending(name: str, user: Any) -> Any:

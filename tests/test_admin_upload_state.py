@@ -87,10 +87,16 @@ def test_a_portal_txt_is_confirmed_as_csv_under_the_source_its_row_names(admin_c
     assert not Upload.objects.exists()
 
 
-def test_the_confirm_form_carries_only_the_upload_and_the_fingerprint(admin_client):
+def test_the_confirm_form_carries_only_the_upload_and_what_the_preview_showed(admin_client):
     response = preview_of(admin_client, "portal.txt", source="cisco-portal")
 
     form = re.search(r'<form[^>]*id="confirm-form".*?</form>', response.content.decode(), re.S)
     assert form is not None
     names = set(re.findall(r'name="([^"]+)"', form.group(0)))
-    assert names == {"csrfmiddlewaretoken", "import_file_name", "fingerprint", "confirm"}
+    assert names == {
+        "csrfmiddlewaretoken",
+        "import_file_name",
+        "fingerprint",
+        "revision",
+        "confirm",
+    }
