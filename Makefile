@@ -19,8 +19,10 @@ install: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 
-# The samples in PARTNERS_INPUT_DIR, only into an empty database: a restart keeps your edits.
+# The catalog of tier ladders (never over a person's changes), then the samples in
+# PARTNERS_INPUT_DIR, only into an empty database: a restart keeps your edits.
 sample: migrate
+	$(BIN)/python manage.py programs load
 	$(BIN)/python manage.py load_samples
 
 run: sample
@@ -67,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_ledger.py
 	$(BIN)/python benchmarks/bench_vendor.py
+	$(BIN)/python benchmarks/bench_ladders.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage staticfiles

@@ -47,6 +47,7 @@ from partners.obsidian import OEM_FOLDER, VaultError, export_obsidian, vault_roo
 from partners.preview import changes_csv, preview
 from partners.profiles import match_profile, parse_sheet, problems
 from partners.profiles import save as save_profile
+from partners.programs import load_catalog
 from partners.records import COMPARED
 from partners.report import ReportError, as_csv, period, summarize, tier_changes
 from partners.resources import PartnerTierResource
@@ -595,7 +596,8 @@ def ledger_page(request: HttpRequest, entries: Any, empty_text: str) -> dict[str
     """One page of ledger entries with their field rows, for the history tables."""
     paginator = Paginator(entries.select_related("run", "user"), LEDGER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
-    rows = [{"entry": entry, "fields": field_rows(entry)} for entry in page]
+    catalog = load_catalog()
+    rows = [{"entry": entry, "fields": field_rows(entry, catalog)} for entry in page]
     return {"entries": rows, "page": page, "empty_text": empty_text}
 
 

@@ -673,5 +673,5 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return internal_error(request)
 
 
-# The ledger's operations (runs, revert, tier changes) join this API.
-from partners import api_ledger  # noqa: E402, F401
+# The ledger's operations (runs, revert, tier changes) and the programs' join this API.
+from partners import api_ledger, api_programs  # noqa: E402, F401

@@ -151,6 +151,14 @@ def spellings(oem_keys: Sequence[str]) -> dict[str, str]:
         return {key: oem for key, oem in cursor.fetchall() if oem is not None}
 
 
+def oem_names(limit: int = 10_000) -> list[str]:
+    """The OEMs the table holds (a spelling each), for telling a new spelling that looks like
+    one of them: read only when the input has a new OEM."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(oem) FROM {TABLE} GROUP BY oem_key LIMIT %s", [limit])
+        return [oem for (oem,) in cursor.fetchall()]
+
+
 def db_time() -> Callable[[str | None], str | None]:
     """How times are written: SQLite keeps UTC text, PostgreSQL casts ISO 8601 with a zone."""
     if connection.vendor == "sqlite":

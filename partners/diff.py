@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from partners.db import Row
-from partners.normalize import tier_direction
+from partners.programs import EMPTY, Catalog
 from partners.records import COMPARED, Record
 
 Change = dict[str, str | None]
+TIER_AT = COMPARED.index("tier")  # then program, then OEM (partners.fields)
 
 
 @dataclass(slots=True)
@@ -43,12 +44,17 @@ class Plan:
     left: Sequence[Row] = field(default_factory=list)  # missing rows a scoped prune leaves
 
 
-def field_changes(old: tuple[str | None, ...], new: tuple[str | None, ...]) -> dict[str, Change]:
+def field_changes(
+    old: tuple[str | None, ...], new: tuple[str | None, ...], catalog: Catalog = EMPTY
+) -> dict[str, Change]:
+    """The fields that differ, old → new; a tier change has its direction on the ladder of the
+    record's (new) OEM and program, else by the global ranking."""
     changes: dict[str, Change] = {}
     for name, before, after in zip(COMPARED, old, new, strict=True):
         if before != after:
             change: Change = {"old": before, "new": after}
             if name == "tier":
-                change["direction"] = tier_direction(before, after)
+                oem, program = new[TIER_AT + 2], new[TIER_AT + 1]
+                change["direction"] = catalog.direction(oem or "", program, before, after)
             changes[name] = change
     return changes

@@ -12,6 +12,7 @@ from typing import Any
 from partners import db
 from partners.diff import Update, field_changes
 from partners.normalize import now_timestamp
+from partners.programs import load_catalog
 from partners.records import Problem, Record
 from partners.sync import SyncResult, applying_run, check_record
 
@@ -42,7 +43,7 @@ def save_record(
         record = Record.of({**cleaned, **times})
         if row is None:
             result.plan.added.append(record)
-        elif changes := field_changes(row.compared(), record.compared()):
+        elif changes := field_changes(row.compared(), record.compared(), load_catalog()):
             result.plan.updated.append(Update(row, record, changes))
         return result
 

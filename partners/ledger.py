@@ -18,7 +18,7 @@ from partners import db
 from partners.diff import Update
 from partners.fields import COMPARED, RECORD_FIELDS
 from partners.models import LedgerEntry
-from partners.normalize import tier_direction
+from partners.programs import EMPTY, Catalog
 
 TABLE = LedgerEntry._meta.db_table
 COLUMNS = (
@@ -179,10 +179,10 @@ def _pick(picked: dict[str, list[tuple]], key: str, item: tuple) -> None:
 SHOWN_FIELDS = COMPARED
 
 
-def field_rows(entry: LedgerEntry) -> list[dict[str, Any]]:
+def field_rows(entry: LedgerEntry, catalog: Catalog = EMPTY) -> list[dict[str, Any]]:
     """An entry as `{field, old, new, direction}` rows, for the admin's history tables:
     every changed field of an update; the tier (and what else it held) of an added or
-    removed record."""
+    removed record. Directions are read from `catalog` now (see partners.programs)."""
     old, new = entry.old or {}, entry.new or {}
     rows = []
     for name in SHOWN_FIELDS:
@@ -193,7 +193,9 @@ def field_rows(entry: LedgerEntry) -> list[dict[str, Any]]:
             continue
         if entry.action != "updated" and (before or after) is None:
             continue
-        direction = tier_direction(before, after) if name == "tier" and before and after else ""
+        direction = ""
+        if name == "tier" and before and after:
+            direction = catalog.direction(entry.oem, entry.program, before, after)
         rows.append({"field": name, "old": before, "new": after, "direction": direction})
     return rows
 

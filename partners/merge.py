@@ -22,6 +22,7 @@ from typing import Any
 from partners.db import Row, RowSet
 from partners.diff import Kept, Plan, Update, field_changes
 from partners.fields import COMPARED
+from partners.programs import EMPTY, Catalog
 from partners.records import Record
 from partners.sources import NOT_STATED, Base, Entry, Key, value
 
@@ -37,6 +38,7 @@ def merge(
     overwrite: bool = False,
     edited: Edited = lambda ids: {},
     removal: Callable[[Key], bool] | None = None,
+    catalog: Catalog = EMPTY,
 ) -> Plan:
     """The plan for `records` against the table, read as `chunks` of row tuples (`Row`'s
     fields; `db.stream_rows`). `bases` maps each source name to its base, or to None when its
@@ -97,7 +99,7 @@ def merge(
         if kept:
             plan.kept.append(Kept(row, kept))
         if changed:
-            _update(plan, row, record, changed)
+            _update(plan, row, record, changed, catalog)
     for new in incoming.values():
         absent = _absent(new, _base_of(new, bases), overwrite, plan)
         if absent:
@@ -164,7 +166,7 @@ def _absent(record: Record, base: Any, overwrite: bool, plan: Plan) -> dict | No
     return _conflict(record, None, said.get("tier"), None, record.tier)
 
 
-def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str]) -> None:
+def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str], catalog: Catalog) -> None:
     values = row.to_dict()
     new = record.to_dict()
     for name in fields:
@@ -172,7 +174,9 @@ def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str]) -> None
     values.update(created_at=row.created_at, updated_at=record.updated_at)
     where = {"source": record.source, "position": record.position, "line": record.line}
     merged = Record.of(values, **where, origin=record.origin, stated=record.stated)
-    plan.updated.append(Update(row, merged, field_changes(row.compared(), merged.compared())))
+    plan.updated.append(
+        Update(row, merged, field_changes(row.compared(), merged.compared(), catalog))
+    )
 
 
 def _conflict(record: Record, name: str | None, base: Any, database: Any, file: Any) -> dict:

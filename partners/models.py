@@ -329,3 +329,94 @@ class ImportProfile(models.Model):
         found = problems(self.to_profile())
         if found:
             raise ValidationError([message for _, message in found])
+
+
+class Program(models.Model):
+    """An OEM's partner program and its ladder of tiers (`ProgramTier`, lowest → highest).
+
+    `program` null is the OEM's default ladder, used by its programs that have none.
+    `catalog_digest` is what the shipped catalog (`data/programs.yaml`) last put here: while the
+    program still hashes to it nobody changed it and the loader may refresh it; once a person
+    changes it (admin, `programs import`) it no longer does and the loader leaves it alone.
+    """
+
+    oem = models.CharField(verbose_name("oem"), max_length=MAX_LENGTH["oem"])
+    program = models.CharField(
+        verbose_name("program"), max_length=MAX_LENGTH["program"], null=True, blank=True
+    )
+    oem_key = models.CharField(max_length=800, editable=False)
+    program_key = models.CharField(max_length=800, editable=False)  # "" for the default
+    catalog_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
+
+    class Meta:
+        ordering = ["oem_key", "program_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["oem_key", "program_key"], name="program_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.oem} {self.program or '(default ladder)'}"
+
+    def save(self, *args, **kwargs):
+        self.oem_key = identity_key(self.oem)
+        self.program_key = identity_key(self.program or "")
+        super().save(*args, **kwargs)
+
+
+class ProgramTier(models.Model):
+    """One rung of a program's ladder; `position` 0 is the lowest."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="tiers")
+    position = models.PositiveIntegerField()
+    name = models.CharField(verbose_name("tier"), max_length=MAX_LENGTH["tier"])
+
+    class Meta:
+        ordering = ["program", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "position"], name="tier_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TierAlias(models.Model):
+    """Another spelling of a ladder's tier (`gold partner` → Gold), or a tier's old name."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=MAX_LENGTH["tier"])
+    alias_key = models.CharField(max_length=400, editable=False)
+    tier = models.ForeignKey(ProgramTier, on_delete=models.CASCADE, related_name="aliases")
+
+    class Meta:
+        verbose_name_plural = "tier aliases"
+        constraints = [
+            models.UniqueConstraint(fields=["program", "alias_key"], name="tier_alias_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alias} → {self.tier}"
+
+    def save(self, *args, **kwargs):
+        self.alias_key = identity_key(self.alias)
+        super().save(*args, **kwargs)
+
+
+class OemAlias(models.Model):
+    """Another spelling of an OEM (`Cisco Systems` → Cisco), read like PARTNERS_OEM_ALIASES."""
+
+    alias = models.CharField(max_length=MAX_LENGTH["oem"])
+    alias_key = models.CharField(max_length=800, unique=True, editable=False)
+    oem = models.CharField(verbose_name("oem"), max_length=MAX_LENGTH["oem"])
+
+    class Meta:
+        verbose_name = "OEM alias"
+        verbose_name_plural = "OEM aliases"
+        ordering = ["alias_key"]
+
+    def __str__(self) -> str:
+        return f"{self.alias} → {self.oem}"
+
+    def save(self, *args, **kwargs):
+        self.alias_key = identity_key(self.alias)
+        super().save(*args, **kwargs)

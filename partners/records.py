@@ -34,6 +34,12 @@ from partners.normalize import (
     normalize_tier,
     parse_timestamp,
 )
+from partners.programs import (
+    EMPTY,
+    NEAR_COMPARED,
+    Catalog,
+    near_warning,
+)
 
 ALL_FIELDS = (*COMPARED, *TIMES)
 EVERY_FIELD = frozenset(COMPARED)
@@ -342,14 +348,22 @@ def build_records(
     files: Iterable[LoadedFile],
     aliases: Mapping[str, str],
     known_oems: Callable[[list[str]], Mapping[str, str]],
+    catalog: Catalog = EMPTY,
+    *,
+    strict: bool = False,
+    oem_names: Callable[[], Iterable[str]] = lambda: (),
 ) -> Built:
     """Normalize and validate every row of every file.
 
     `aliases` maps OEM identity keys to their fixed spelling; `known_oems` tells, for some OEM
     keys, the spelling those already in the database have there (`db.spellings`: asked once
     per file for its new OEMs). Any other OEM is spelled as it first appears in the input.
+    Tiers are spelled as their ladder in `catalog` spells them; a tier off its ladder is a
+    warning, or with `strict` an error. A new OEM spelling close to a known one (the
+    catalog's, or `oem_names`: the database's) is a warning.
     """
     built = Built()
+    flags = _Flags()
     first_spelling: dict[str, str] = {}
     resolved: dict[str, tuple[str, str]] = {}  # OEM as written → (spelling, key)
     seen: dict[tuple[str, str], Record] = {}
@@ -368,6 +382,12 @@ def build_records(
             spelling = oem_spelling(raw, aliases, known, first_spelling)
             resolved[raw] = (spelling, identity_key(spelling))
         spellings = [resolved[raw] for raw in oems]
+        oem_keys = [s[1] for s in spellings]
+        if catalog:
+            tiers = catalog.spell_column(oem_keys, programs, tiers)
+            _flag_tiers(catalog, loaded, (oem_keys, programs, tiers), lines, strict, built, flags)
+        firsts = [raw for raw in new if first_spelling.get(identity_key(raw)) == raw]
+        _flag_spellings(catalog, firsts, oem_keys, programs, oem_names, flags)
         records = list(
             map(
                 Record,
@@ -380,7 +400,7 @@ def build_records(
                 created,
                 updated,
                 identity_keys(names),
-                [s[1] for s in spellings],
+                oem_keys,
                 [loaded.path] * len(names),
                 [loaded.position] * len(names),
                 lines,
@@ -389,8 +409,92 @@ def build_records(
             )
         )
         _add_unique(records, seen, built)
+    built.warnings += flags.warnings()
     built.close()
     return built
+
+
+@dataclass
+class _Flags:
+    """Off-ladder tiers and near-duplicate spellings, each said once, ten of a kind at most."""
+
+    tiers: list[str] = field(default_factory=list)
+    near: list[str] = field(default_factory=list)
+    compared: int = 0  # new spellings compared: at most NEAR_COMPARED a run
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (OEM key, program) compared
+
+    def warnings(self) -> list[str]:
+        return [
+            *collapse_count(self.tiers[:WARNINGS_PER_KIND], len(self.tiers)),
+            *collapse_count(self.near[:WARNINGS_PER_KIND], len(self.near)),
+        ]
+
+
+def _flag_tiers(
+    catalog: Catalog,
+    loaded: LoadedFile,
+    columns: tuple[list[str], list[str], list[str]],  # OEM keys, programs, tiers
+    lines: list[int],
+    strict: bool,
+    built: Built,
+    flags: _Flags,
+) -> None:
+    """Tiers their ladder does not know: an error each (`strict`), else one warning per tier
+    and file at its first line. Optimization: checked once per distinct (OEM, program, tier);
+    the rows are walked only for a file that has such a tier."""
+    off = {
+        triple: message
+        for triple in set(zip(*columns, strict=True))
+        if (message := catalog.off_ladder(*triple)) is not None
+    }
+    if not off:
+        return
+    first: dict[tuple[str, str, str], int] = {}
+    counts: dict[tuple[str, str, str], int] = {}
+    for line, triple in zip(lines, zip(*columns, strict=True), strict=True):
+        message = off.get(triple)
+        if message is None:
+            continue
+        if strict:
+            built.error(Problem(loaded.path, loaded.position, line, "tier", message))
+            continue
+        first.setdefault(triple, line)
+        counts[triple] = counts.get(triple, 0) + 1
+    for triple, count in counts.items():
+        more = f" ({count:,} records)" if count > 1 else ""
+        flags.tiers.append(f"{loaded.path}: {loaded.position} {first[triple]}: {off[triple]}{more}")
+
+
+def _flag_spellings(
+    catalog: Catalog,
+    new_oems: list[str],
+    oem_keys: list[str],
+    programs: list[str],
+    oem_names: Callable[[], Iterable[str]],
+    flags: _Flags,
+) -> None:
+    """New OEM spellings (in neither the database, the aliases nor the catalog) and programs
+    not in their OEM's catalog that look like known ones. Only new spellings are compared, at
+    most NEAR_COMPARED a run."""
+    fresh = [oem for oem in new_oems if identity_key(oem) not in catalog.oems]
+    if fresh:
+        known = list(oem_names())
+        for oem in fresh[: max(NEAR_COMPARED - flags.compared, 0)]:
+            if (near := catalog.near_oem(oem, known)) is not None:
+                flags.near.append(near_warning(oem, near))
+        flags.compared += len(fresh)
+    if not catalog.programs:
+        return
+    pairs = {
+        pair
+        for pair in set(zip(oem_keys, programs, strict=True)).difference(flags.seen)
+        if pair[0] in catalog.programs
+    }
+    flags.seen.update(pairs)
+    for oem_key, program in sorted(pairs)[: max(NEAR_COMPARED - flags.compared, 0)]:
+        if (near := catalog.near_program(oem_key, program)) is not None:
+            flags.near.append(near_warning(program, near))
+    flags.compared += len(pairs)
 
 
 # Whitespace that `identity_key` would collapse: anything but single inner spaces (the values

@@ -18,7 +18,8 @@ from django.db import connection
 
 from partners import db
 from partners.models import LedgerEntry, SyncRun
-from partners.normalize import format_timestamp, identity_key, tier_direction
+from partners.normalize import format_timestamp, identity_key
+from partners.programs import EMPTY, Catalog, load_catalog
 
 DIRECTIONS = ("up", "down", "new", "removed", "changed")
 CSV_COLUMNS = (
@@ -71,12 +72,22 @@ def period(since: str | None, until: str | None) -> Period:
     return Period(start, stop)
 
 
-def direction(action: str, old: str | None, new: str | None) -> str:
+def direction(
+    action: str,
+    old: str | None,
+    new: str | None,
+    *,
+    oem: str = "",
+    program: str | None = None,
+    catalog: Catalog = EMPTY,
+) -> str:
+    """`new`, `removed`, else up/down on the ladder of the entry's OEM and program as the
+    catalog holds it now (a ladder changed later reads right for old entries)."""
     if action == "added":
         return "new"
     if action == "removed":
         return "removed"
-    return tier_direction(old, new)
+    return catalog.direction(oem, program, old, new)
 
 
 def _where(when: Period, oem: str | None, run_id: int | None) -> tuple[str, list[Any]]:
@@ -126,6 +137,7 @@ def tier_changes(
     if limit is not None:
         sql += " LIMIT %s OFFSET %s"
         params += [limit, offset]
+    catalog = load_catalog()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(5000):
@@ -140,7 +152,9 @@ def tier_changes(
                     "name": name,
                     "from": old,
                     "to": new,
-                    "direction": direction(action, old, new),
+                    "direction": direction(
+                        action, old, new, oem=oem_, program=program, catalog=catalog
+                    ),
                 }
 
 
@@ -185,6 +199,7 @@ def recent_changes(oem_keys: Iterable[str], per_oem: int) -> dict[str, list[dict
 
     keys = list(oem_keys)
     found: dict[str, list[dict[str, Any]]] = {}
+    catalog = load_catalog()
     for start in range(0, len(keys), 500):
         part = RecentChanges.objects.filter(oem_key__in=keys[start : start + 500])
         for key, changes in part.values_list("oem_key", "changes"):
@@ -195,7 +210,14 @@ def recent_changes(oem_keys: Iterable[str], per_oem: int) -> dict[str, list[dict
                     "program": c["program"],
                     "from": c["from"],
                     "to": c["to"],
-                    "direction": direction(c["action"], c["from"], c["to"]),
+                    "direction": direction(
+                        c["action"],
+                        c["from"],
+                        c["to"],
+                        oem=key,
+                        program=c["program"],
+                        catalog=catalog,
+                    ),
                 }
                 for c in changes[:per_oem]
             ]

@@ -20,6 +20,7 @@ from django.db import connection
 from partners import db
 from partners.diff import Plan, Update, field_changes
 from partners.models import LedgerEntry, SyncRun
+from partners.programs import Catalog, load_catalog
 from partners.records import COMPARED, Record
 from partners.sync import Refused, SyncResult, applying_run, fingerprint
 
@@ -88,12 +89,13 @@ def plan_revert(run_id: int, *, skip_conflicts: bool = False, force: bool = Fals
     result.fingerprint = _fingerprint(rows, run.pk)
     plan = result.plan
     removed: list[db.Row] = []
+    catalog = load_catalog()
     for target in _targets(run.pk, by_id, by_key):
         conflicts = _conflicts(target)
         result.conflicts += conflicts
         if conflicts and not force:
             continue
-        _restore(target, plan, removed)
+        _restore(target, plan, removed, catalog)
     plan.missing = removed
     # Every row was read: what the revert leaves alone completes the table, so the store is
     # rendered from memory, not read again.
@@ -163,7 +165,7 @@ def _conflict(entry: _Entry, name: str | None, database: Any, revert: Any) -> di
     }
 
 
-def _restore(target: _Target, plan: Plan, removed: list[db.Row]) -> None:
+def _restore(target: _Target, plan: Plan, removed: list[db.Row], catalog: Catalog) -> None:
     current, before = target.current, target.before_run
     if before is None:  # undo an addition
         if current is not None:
@@ -175,7 +177,7 @@ def _restore(target: _Target, plan: Plan, removed: list[db.Row]) -> None:
         return  # changed by the run and removed since: nothing left to restore it onto
     values = {**current.to_dict(), **before}
     record = _record(values)
-    changes = field_changes(current.compared(), record.compared())
+    changes = field_changes(current.compared(), record.compared(), catalog)
     if changes or record.updated_at != current.updated_at:
         plan.updated.append(Update(current, record, changes))
 

@@ -29,7 +29,8 @@ from partners.fields import COMPARED
 from partners.loaders import FORMATS, LoadedFile, LoadError, Reading, default_inputs, load_path
 from partners.locking import SyncBusy, sync_lock
 from partners.merge import merge, removable, stated_by
-from partners.normalize import format_timestamp, identity_key, oem_alias_map
+from partners.normalize import format_timestamp, identity_key
+from partners.programs import load_catalog
 from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
 from partners.result_json import result_dict
 from partners.store import is_current, ledger_head, store_path, write_changes
@@ -213,14 +214,15 @@ def source_entry(loaded: LoadedFile) -> dict[str, str | None]:
 
 class Fingerprint:
     """What a plan was computed from: every row as stored (hashed as the rows stream by, in id
-    order) and every input's sha256.
+    order), every input's sha256 and the catalog (`Catalog.digest`: its ladders and aliases
+    spell and rank what the plan writes).
 
     A confirm (admin) or an apply with `expected_fingerprint` (API) is refused when this
     differs, so nobody applies a preview that no longer describes what will happen.
     """
 
-    def __init__(self, files: Sequence[LoadedFile]) -> None:
-        self.digest = hashlib.sha256()
+    def __init__(self, files: Sequence[LoadedFile], catalog: str = "") -> None:
+        self.digest = hashlib.sha256(catalog.encode())
         for loaded in files:
             self.digest.update(loaded.sha256.encode())
             if loaded.read_with:  # read another way (a profile changed): another input
@@ -275,9 +277,17 @@ class Options:
 def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) -> SyncResult:
     """Validate the files, then compare them with the table as it streams by: memory holds
     the records and the changes, never the table."""
-    aliases = oem_alias_map(settings.PARTNERS_OEM_ALIASES)
-    built = build_records(files, aliases, db.spellings)
-    found = Fingerprint(files)
+    catalog = load_catalog()
+    aliases = catalog.alias_map(settings.PARTNERS_OEM_ALIASES)
+    built = build_records(
+        files,
+        aliases,
+        db.spellings,
+        catalog,
+        strict=settings.PARTNERS_STRICT_TIERS,
+        oem_names=db.oem_names,
+    )
+    found = Fingerprint(files, catalog.digest)
     result = SyncResult(
         dry_run=dry_run,
         prune=options.removes,
@@ -291,7 +301,7 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
             pass
         result.fingerprint = found.hexdigest()
         return result
-    digests = _source_digests(files, aliases)
+    digests = _source_digests(files, {**aliases, "\x00catalog": catalog.digest})
     bases: dict[str, sourcebase.Base | None] = {
         name: None
         if sourcebase.is_current(name, d) and not options.removes
@@ -308,6 +318,7 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
         overwrite=options.overwrite,
         edited=ledger.edited_fields,
         removal=removal,
+        catalog=catalog,
     )
     result.fingerprint = found.hexdigest()
     result.empty_before = counted.rows == 0
@@ -625,13 +636,18 @@ def check_record(
     cleaned, errors = normalize_row(values)
     if errors:
         return cleaned, errors
+    catalog = load_catalog()
     others = PartnerTier.objects.all()
     if instance_pk is not None:
         others = others.exclude(pk=instance_pk)
     oem_key = identity_key(cleaned["oem"])
     known = others.filter(oem_key=oem_key).values_list("oem", flat=True).first()
-    aliases = oem_alias_map(settings.PARTNERS_OEM_ALIASES)
+    aliases = catalog.alias_map(settings.PARTNERS_OEM_ALIASES)
     cleaned["oem"] = oem_spelling(cleaned["oem"], aliases, {oem_key: known} if known else {})
+    cleaned["tier"] = catalog.spell(cleaned["oem"], cleaned["program"], cleaned["tier"])
+    off_ladder = catalog.off_ladder(cleaned["oem"], cleaned["program"], cleaned["tier"])
+    if off_ladder and settings.PARTNERS_STRICT_TIERS:
+        errors.append(("tier", off_ladder))
     name_key = identity_key(cleaned["name"])
     if others.filter(oem_key=identity_key(cleaned["oem"]), name_key=name_key).exists():
         errors.append(("name", f"{cleaned['name']!r} already has a tier at {cleaned['oem']!r}"))

@@ -147,6 +147,8 @@ PARTNERS_INPUT_DIR = envpath("PARTNERS_INPUT_DIR", "data/partners", BASE_DIR)
 PARTNERS_STORE_PATH = envpath("PARTNERS_STORE_PATH", "data/oems.json", BASE_DIR)
 VAULT_ROOT = envpath("VAULT_ROOT", "", BASE_DIR) if envstr("VAULT_ROOT", "") else None
 PARTNERS_OEM_ALIASES = envjson_dict("PARTNERS_OEM_ALIASES")
+# A tier off its program's ladder is a validation error (nothing written), not a warning.
+PARTNERS_STRICT_TIERS = envbool("PARTNERS_STRICT_TIERS", "0")
 # Every applied write refreshes the vault when there is one; 0 turns that off.
 PARTNERS_AUTO_EXPORT = envbool("PARTNERS_AUTO_EXPORT", "1" if VAULT_ROOT else "0")
 # How many tier changes each OEM note lists under "Recent changes"; 0 leaves the list out.

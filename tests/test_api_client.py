@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from partners.models import Program
 from partners.sync import run_sync
 from partners.tokens import create_token
 from tests.helpers import write_csv
@@ -36,7 +37,7 @@ def test_the_served_schema_is_valid_openapi_with_unique_operation_ids(client):
     schema = client.get("/v1/openapi.json").json()
     validate(schema)  # raises, naming the first problem (e.g. a duplicate operationId)
     count = sum(len(ops) for ops in schema["paths"].values())
-    assert len(operation_ids(schema)) == count == 8
+    assert len(operation_ids(schema)) == count == 9
     for ops in schema["paths"].values():
         for op in ops.values():
             assert {"401", "429"} <= set(op["responses"])
@@ -146,6 +147,12 @@ def test_a_generated_client_reaches_every_operation_of_a_live_server(
         [change] = page.items
         assert (change.from_, change.to, change.direction) == (None, "Gold", "new")
 
+    def list_programs(op: ModuleType) -> None:
+        Program.objects.create(oem="Cisco", program=None).tiers.create(position=0, name="Gold")
+        page = op.sync(client=client)
+        assert page.count == 1 and page.items[0].oem == "Cisco"
+        assert page.items[0].tiers == ["Gold"]
+
     calls: dict[str, Callable[[ModuleType], None]] = {
         "list_partner_tiers": list_partner_tiers,
         "sync_partner_tiers": sync_partner_tiers,
@@ -155,6 +162,7 @@ def test_a_generated_client_reaches_every_operation_of_a_live_server(
         "get_sync_run": get_sync_run,
         "revert_sync_run": revert_sync_run,
         "list_tier_changes": list_tier_changes,
+        "list_programs": list_programs,
     }
     schema = json.loads((tmp_path / "openapi.json").read_text())
     operations = generated_operations(generated)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import sqlite3
 import subprocess
 import sys
 
@@ -337,14 +338,27 @@ def test_json_format_prints_the_error_as_json_when_the_store_cannot_be_written(
     assert err == f"CommandError: {data['detail']}\n"
 
 
-def test_json_format_prints_the_error_as_json_on_a_database_error(tmp_path):
-    """A real database error: a database that was never migrated has no partner table."""
+@pytest.mark.parametrize(
+    ("dropped", "table"),
+    [
+        (None, "partners_importprofile"),  # never migrated: the profiles are read first
+        ("partners_partnertier", "partners_partnertier"),  # migrated, the records' table gone
+    ],
+)
+def test_json_format_prints_the_error_as_json_on_a_database_error(tmp_path, dropped, table):
+    """A real database error: the table the sync reads is not there."""
     path = write_csv(tmp_path / "partners_a.csv", ROWS)
+    database = tmp_path / "broken.sqlite3"
     env = {
         **os.environ,
         "PARTNERS_STORE_PATH": str(tmp_path / "oems.json"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}",
+        "DATABASE_URL": f"sqlite:///{database}",
     }
+    if dropped:
+        command = [sys.executable, "manage.py", "migrate", "-v0"]
+        subprocess.run(command, cwd=settings.BASE_DIR, env=env, check=True, timeout=120)
+        with sqlite3.connect(database) as connection:
+            connection.execute(f"DROP TABLE {dropped}")
     proc = subprocess.run(
         [sys.executable, "manage.py", "sync_partners", str(path), "--format", "json"],
         cwd=settings.BASE_DIR,
@@ -353,7 +367,7 @@ def test_json_format_prints_the_error_as_json_on_a_database_error(tmp_path):
         text=True,
         timeout=60,
     )
-    detail = "Database error: no such table: partners_importprofile"  # profiles: read first
+    detail = f"Database error: no such table: {table}"
     assert proc.returncode == 3
     assert json.loads(proc.stdout) == failure(detail)
     assert proc.stderr == f"CommandError: {detail}\n"
