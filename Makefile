@@ -68,8 +68,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_obsidian.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_ledger.py
-	$(BIN)/python benchmarks/bench_vendor.py
 	$(BIN)/python benchmarks/bench_ladders.py
+	$(BIN)/python benchmarks/bench_vendor.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage staticfiles

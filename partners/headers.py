@@ -49,7 +49,6 @@ class Header:
     labels: list[str]
     positions: dict[int, str]  # column index → field
     warnings: list[str] = field(default_factory=list)
-    skipped: list[Row] = field(default_factory=list)  # non-blank rows above it
 
     @property
     def width(self) -> int:
