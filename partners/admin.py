@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, JSON, XLSX, YAML
 
+from partners import admin_profiles  # noqa: F401  (registers ImportProfileAdmin)
 from partners.edits import delete_records, save_record
 from partners.exporting import escape_dataset
 from partners.forms import (
@@ -38,11 +39,14 @@ from partners.forms import (
     UploadForm,
 )
 from partners.ledger import field_rows
-from partners.loaders import LoadedFile, LoadError, load_bytes
-from partners.models import ApiToken, LedgerEntry, PartnerTier, SyncRun, Upload
+from partners.loaders import Columns, LoadedFile, LoadError, Reading, load_bytes, read_columns
+from partners.mapping import MappingForm, needs_mapping, snapshot
+from partners.models import ApiToken, ImportProfile, LedgerEntry, PartnerTier, SyncRun, Upload
 from partners.normalize import identity_key
 from partners.obsidian import OEM_FOLDER, VaultError, export_obsidian, vault_root
 from partners.preview import changes_csv, preview
+from partners.profiles import match_profile, parse_sheet, problems
+from partners.profiles import save as save_profile
 from partners.programs import load_catalog
 from partners.records import COMPARED
 from partners.report import ReportError, as_csv, period, summarize, tier_changes
@@ -58,7 +62,7 @@ from partners.sync import (
     run_sync,
 )
 from partners.tokens import create_token, revoke
-from partners.uploads import DatabaseStorage, UploadRefused
+from partners.uploads import DatabaseStorage, UploadRefused, load_upload, pending, reading
 
 ENGINE_FORMATS = {CSV: "csv", JSON: "json", XLSX: "xlsx", YAML: "yaml"}
 SPREADSHEET_FORMATS = (CSV, XLSX)
@@ -94,6 +98,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
                 wrap(self.upload_changes_csv),
                 name=f"{prefix}_import_changes",
             ),
+            path("import/mapping/", wrap(self.mapping_view), name=f"{prefix}_import_mapping"),
             path("sync-folder/", wrap(self.sync_folder), name=f"{prefix}_sync_folder"),
             path(
                 "export-obsidian/",
@@ -198,54 +203,163 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         if not self.has_import_permission(request):
             raise PermissionDenied
         form = self.create_import_form(request)
-        context: dict[str, Any] = {}
         if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["import_file"]
+            file = form.cleaned_data["import_file"]
+            data = b"".join(file.chunks())
             fmt = ENGINE_FORMATS[self.get_import_formats()[int(form.cleaned_data["format"])]]
-            data = b"".join(upload.chunks())
+            upload = Upload(
+                original_name=file.name,
+                format=fmt,
+                source_name=form.cleaned_data.get("source") or "",
+                overwrite=bool(form.cleaned_data.get("overwrite")),
+                sheet=form.cleaned_data.get("sheet") or "",
+            )
             try:
-                loaded = load_bytes(data, upload.name, fmt)
+                columns = self._match_profile(upload, data)
             except LoadError as exc:
                 form.add_error("import_file", str(exc))
             else:
-                source_name = form.cleaned_data.get("source") or None
-                overwrite = bool(form.cleaned_data.get("overwrite"))
-                result = run_sync(files=[loaded], source_name=source_name, overwrite=overwrite)
-                context.update(preview(result))
-                # Only a preview that can be confirmed keeps its file (within the quotas).
-                if result.ok:
-                    kept = self._keep_upload(request, form, data, upload.name, fmt, result)
-                    if "confirm_form" in kept:
-                        kept["confirm_form"].initial.update(
-                            source=source_name or "", overwrite=overwrite
-                        )
-                    context.update(kept, upload_format=fmt)
-        return self._render_preview(request, context, form=form, title="Import partner tiers")
+                if columns is not None and upload.mapping is None and needs_mapping(columns):
+                    # Mapped before previewed: the file waits on its row for the mapping.
+                    if self._store(request, form, upload, data):
+                        return HttpResponseRedirect(self._mapping_url(upload))
+                else:
+                    return self._preview_upload(request, upload, data, form=form)
+        return self._render_preview(request, {}, form=form, title="Import partner tiers")
 
-    def _keep_upload(
+    def _match_profile(self, upload: Upload, data: bytes) -> Columns | None:
+        """A spreadsheet's columns (None for JSON and YAML, whose records name their fields);
+        when a profile matches them or the file's name, it is set as the upload's mapping."""
+        if upload.format not in ("csv", "xlsx"):
+            return None
+        columns = read_columns(data, upload.original_name, upload.format, reading(upload))
+        profile = match_profile(columns.labels, upload.original_name)
+        if profile is not None:
+            upload.mapping, upload.profile_name = snapshot(profile), profile.name
+        return columns
+
+    def _preview_upload(
         self,
         request: HttpRequest,
-        form: Any,
+        upload: Upload,
         data: bytes,
-        name: str,
-        fmt: str,
-        result: SyncResult,
-    ) -> dict[str, Any]:
-        """Store the upload for its confirm: the confirm form, or a form error when the
-        quota is full."""
-        storage = DatabaseStorage(user=request.user, read_mode="rb")
+        form: Any = None,
+        mapping_form: MappingForm | None = None,
+    ) -> HttpResponse:
+        """The preview of an upload read as its row says; a preview that can be confirmed
+        keeps the file (a stored upload is kept either way, for its mapping)."""
+        context: dict[str, Any] = {
+            "upload": upload,
+            "mapping_form": mapping_form,
+            "can_save_profile": request.user.has_perm("partners.add_importprofile"),
+        }
+        try:
+            loaded = load_bytes(data, upload.original_name, upload.format, reading=reading(upload))
+        except LoadError as exc:
+            if form is not None:
+                form.add_error("import_file", str(exc))
+            else:
+                context["load_error"] = str(exc)
+        else:
+            result = _dry_run(loaded, upload)
+            context.update(preview(result))
+            if result.ok and (upload.pk or self._store(request, form, upload, data)):
+                initial = {
+                    "import_file_name": upload.name,
+                    "fingerprint": result.fingerprint,
+                    "revision": upload.revision,
+                }
+                context.update(
+                    upload_name=upload.name, confirm_form=ConfirmUploadForm(initial=initial)
+                )
+        return self._render_preview(request, context, form=form, title="Import partner tiers")
+
+    def _store(self, request: HttpRequest, form: Any, upload: Upload, data: bytes) -> bool:
+        """Store the upload and its state for the next steps (within the quotas; a form
+        error when they are full)."""
+        state = {
+            name: getattr(upload, name)
+            for name in ("original_name", "format", "source_name", "overwrite", "sheet")
+        }
+        state.update(mapping=upload.mapping, profile_name=upload.profile_name)
+        storage = DatabaseStorage(user=request.user, read_mode="rb", state=state)
         try:
             storage.save(data)
         except UploadRefused as exc:
             form.add_error("import_file", str(exc))
-            return {}
-        initial = {
-            "import_file_name": storage.name,
-            "original_file_name": name,
-            "format": fmt,
-            "fingerprint": result.fingerprint,
+            return False
+        stored = Upload.objects.get(name=storage.name)
+        upload.pk, upload.name = stored.pk, stored.name
+        return True
+
+    def mapping_view(self, request: HttpRequest) -> HttpResponse:
+        """The mapping step of a stored upload: GET shows it; POST previews the mapping, and
+        with "save" also saves it as a profile (the profile add permission)."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        stored = self._pending(request, request.POST.get("upload") or request.GET.get("upload"))
+        if stored is None:
+            return HttpResponseRedirect(self._url("import"))
+        upload = stored
+        data = bytes(upload.data)
+        try:
+            columns = read_columns(
+                data, upload.original_name, upload.format, Reading(sheet=parse_sheet(upload.sheet))
+            )
+        except LoadError as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(self._url("import"))
+        can_save = request.user.has_perm("partners.add_importprofile")
+        if request.method != "POST":
+            form = MappingForm(columns, initial={"profile_name": upload.source_name})
+            return self._render_mapping(request, upload, form, columns, can_save)
+        form = MappingForm(columns, request.POST)
+        save = "save" in request.POST
+        if save and not can_save:
+            raise PermissionDenied
+        if not form.is_valid():
+            return self._render_mapping(request, upload, form, columns, can_save)
+        name = form.cleaned_data["profile_name"].strip() if save else ""
+        profile = form.profile(name or upload.source_name or upload.original_name, upload.sheet)
+        if save and not name:
+            form.add_error("profile_name", "Name the profile to save it.")
+        elif save and ImportProfile.objects.filter(name=name).exists():
+            form.add_error(
+                "profile_name",
+                f"A profile named {name!r} exists; choose another name, or edit it under "
+                "Import profiles.",
+            )
+        for _key, message in problems(profile):
+            form.add_error(None, message)
+        if form.errors:
+            return self._render_mapping(request, upload, form, columns, can_save)
+        if save:
+            save_profile(profile)
+            messages.success(request, f"Saved the profile {profile.name!r}.")
+        upload.mapping = snapshot(profile)
+        upload.profile_name = profile.name if save else ""
+        upload.revision += 1
+        upload.save(update_fields=["mapping", "profile_name", "revision"])
+        return self._preview_upload(request, upload, data, mapping_form=None if save else form)
+
+    def _render_mapping(
+        self,
+        request: HttpRequest,
+        upload: Upload,
+        form: MappingForm,
+        columns: Columns,
+        can_save: bool,
+    ) -> HttpResponse:
+        context = {
+            "upload": upload,
+            "mapping_form": form,
+            "can_save_profile": can_save,
+            "mapping_warnings": columns.warnings,
         }
-        return {"upload_name": storage.name, "confirm_form": ConfirmUploadForm(initial=initial)}
+        return self._render_preview(request, context, title="Map the file's columns")
+
+    def _mapping_url(self, upload: Upload) -> str:
+        return f"{self._url('import_mapping')}?{urlencode({'upload': upload.name})}"
 
     @method_decorator(require_POST)
     def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
@@ -256,55 +370,54 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         if not form.is_valid():
             messages.error(request, "The confirmation was incomplete; upload the file again.")
             return HttpResponseRedirect(again)
-        storage = DatabaseStorage(
-            name=form.cleaned_data["import_file_name"], user=request.user, read_mode="rb"
-        )
-        loaded = self._stored_upload(
-            request, storage, form.cleaned_data["original_file_name"], form.cleaned_data["format"]
-        )
-        if loaded is None:
+        stored = self._stored_upload(request, form.cleaned_data["import_file_name"])
+        if stored is None:
             return HttpResponseRedirect(again)
+        upload, loaded = stored
+        if form.cleaned_data["revision"] != upload.revision:
+            messages.error(
+                request,
+                "This upload was mapped again after that preview; confirm its latest preview.",
+            )
+            return HttpResponseRedirect(self._mapping_url(upload))
         result = self._apply(
             request,
             files=[loaded],
             fingerprint=form.cleaned_data["fingerprint"],
-            source_name=form.cleaned_data["source"] or None,
-            overwrite=form.cleaned_data["overwrite"],
+            source_name=upload.source_name or None,
+            overwrite=upload.overwrite,
         )
-        storage.remove()
+        upload.delete()
         return HttpResponseRedirect(self._url("changelist") if result else again)
 
     def upload_changes_csv(self, request: HttpRequest) -> HttpResponseBase:
         if not self.has_import_permission(request):
             raise PermissionDenied
-        storage = DatabaseStorage(
-            name=request.GET.get("upload", ""), user=request.user, read_mode="rb"
-        )
-        name = request.GET.get("name", "upload")
-        loaded = self._stored_upload(request, storage, name, request.GET.get("format"))
-        if loaded is None:
+        stored = self._stored_upload(request, request.GET.get("upload", ""))
+        if stored is None:
             return HttpResponseRedirect(self._url("import"))
-        # The preview's own options, so the download lists what the preview showed.
-        source_name = request.GET.get("source", "")[:200] or None
-        overwrite = request.GET.get("overwrite") == "1"
-        result = run_sync(files=[loaded], source_name=source_name, overwrite=overwrite)
-        return _csv_response(result, "changes.csv")
+        # The preview's own options, from the upload's row: the download lists what it showed.
+        return _csv_response(_dry_run(stored[1], stored[0]), "changes.csv")
 
-    def _stored_upload(
-        self, request: HttpRequest, storage: DatabaseStorage, name: str, fmt: str | None
-    ) -> LoadedFile | None:
+    def _stored_upload(self, request: HttpRequest, name: str) -> tuple[Upload, LoadedFile] | None:
+        """The user's pending upload and its file, read as its preview read it; None (with a
+        message) when it is gone or no longer loads."""
+        upload = self._pending(request, name)
+        if upload is None:
+            return None
         try:
-            data = storage.read()
+            return upload, load_upload(upload)
+        except LoadError as exc:
+            messages.error(request, str(exc))
+            return None
+
+    def _pending(self, request: HttpRequest, name: str | None) -> Upload | None:
+        try:
+            return pending(name or "", request.user)
         except Upload.DoesNotExist:
             messages.error(
                 request, "This upload expired or was already confirmed; upload the file again."
             )
-            return None
-        assert isinstance(data, bytes)
-        try:
-            return load_bytes(data, name, fmt if fmt in ENGINE_FORMATS.values() else None)
-        except LoadError as exc:
-            messages.error(request, str(exc))
             return None
 
     # Sync from PARTNERS_INPUT_DIR: the same preview, then apply (optionally pruning).
@@ -486,6 +599,13 @@ def ledger_page(request: HttpRequest, entries: Any, empty_text: str) -> dict[str
     catalog = load_catalog()
     rows = [{"entry": entry, "fields": field_rows(entry, catalog)} for entry in page]
     return {"entries": rows, "page": page, "empty_text": empty_text}
+
+
+def _dry_run(loaded: LoadedFile, upload: Upload) -> SyncResult:
+    """An upload's preview, with the options on its row."""
+    return run_sync(
+        files=[loaded], source_name=upload.source_name or None, overwrite=upload.overwrite
+    )
 
 
 def _csv_response(result: SyncResult, filename: str) -> StreamingHttpResponse:

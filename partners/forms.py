@@ -11,7 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.text import capfirst
 from import_export.forms import ImportForm, SelectableFieldsExportForm
 
-from partners.models import PartnerTier
+from partners.models import ImportProfile, PartnerTier
 from partners.records import COMPARED
 from partners.sync import check_record
 
@@ -49,6 +49,12 @@ class UploadForm(ImportForm):
         label="The file's values win",
         help_text="Every field the file states replaces the database's, even a person's edit.",
     )
+    sheet = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Sheet",
+        help_text="XLSX: the sheet to read, by name or number (empty: the first sheet).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,14 +87,13 @@ class ExportForm(SelectableFieldsExportForm):
 
 
 class ConfirmUploadForm(forms.Form):
-    """What the preview page posts back: which upload, and the state it was computed from."""
+    """What the preview page posts back: which upload (its row holds the rest of its state),
+    and what the page showed (the data's fingerprint, the mapping's revision), so a stale
+    preview is refused."""
 
     import_file_name = forms.CharField(widget=forms.HiddenInput, max_length=64)
-    original_file_name = forms.CharField(widget=forms.HiddenInput, max_length=255)
-    format = forms.CharField(widget=forms.HiddenInput, max_length=10)
     fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
-    source = forms.CharField(widget=forms.HiddenInput, max_length=200, required=False)
-    overwrite = forms.BooleanField(widget=forms.HiddenInput, required=False)
+    revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
 class ConfirmFolderForm(forms.Form):
@@ -99,3 +104,48 @@ class ConfirmFolderForm(forms.Form):
         help_text="Records in the database that no file in the data folder lists are deleted "
         "(at most PARTNERS_MAX_REMOVE, or a quarter of them).",
     )
+
+
+class ImportProfileForm(forms.ModelForm):
+    """A profile as the admin edits it. The lists' shapes are checked here, so the engine's
+    profile rules (`ImportProfile.clean`, from partners.profiles) only ever see pairs of text."""
+
+    class Meta:
+        model = ImportProfile
+        fields = ["name", "pattern", "sheet", "header_row", "delimiter"]
+        fields += ["columns", "constants", "values"]
+        help_texts = {
+            "columns": 'The file\'s column → a field or "ignore", as JSON pairs: '
+            '[["Partner Name", "name"], ["Country", "ignore"]]',
+            "constants": 'A value for every row of a field the files lack: [["oem", "Cisco"]]',
+            "values": 'Per field, a file\'s value → the value kept: [["tier", [["Gold Certified", '
+            '"Gold"]]]]',
+        }
+
+    def clean_columns(self) -> Any:
+        return _pairs(self.cleaned_data["columns"], "a column and its field")
+
+    def clean_constants(self) -> Any:
+        return _pairs(self.cleaned_data["constants"], "a field and its value")
+
+    def clean_values(self) -> Any:
+        values = self.cleaned_data["values"] or []
+        if not isinstance(values, list) or not all(
+            isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+            for item in values
+        ):
+            raise forms.ValidationError("Expected [[field, [[from, to], ...]], ...].")
+        for _, pairs in values:
+            _pairs(pairs, "a value and its replacement")
+        return values
+
+
+def _pairs(value: Any, what: str) -> list[list[str]]:
+    """A JSON list of two-text lists, else a form error saying the shape."""
+    value = value or []
+    if not isinstance(value, list) or not all(
+        isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) for v in item)
+        for item in value
+    ):
+        raise forms.ValidationError(f"Expected a list of pairs, each [{what}] as text.")
+    return value

@@ -287,8 +287,12 @@ def read_columns(
     try:
         _check_kind(data, name, fmt)
         if fmt == "csv":
-            source: Any = _csv_source(data, name, limits, reading.profile)
-            return _columns(source, name, reading.profile)
+            try:
+                source: Any = _csv_source(data, name, limits, reading.profile)
+                return _columns(source, name, reading.profile)
+            except UnicodeDecodeError:  # not UTF-8 after all, as in `_load_csv`
+                source = _csv_source(data, name, limits, reading.profile, utf8=False)
+                return _columns(source, name, reading.profile)
         from partners.sheets import open_sheet
 
         with open_sheet(data, name, limits, reading.chosen_sheet) as sheet_source:

@@ -233,6 +233,19 @@ class Upload(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
     )
     data = models.BinaryField()
+    # The upload's state between its steps, read by every step (preview, changes CSV,
+    # confirm), never carried in form fields or query strings.
+    original_name = models.CharField(max_length=255, default="")
+    format = models.CharField(max_length=10, default="")  # the engine's: csv, json, xlsx, yaml
+    source_name = models.CharField(max_length=200, blank=True, default="")
+    overwrite = models.BooleanField(default=False)
+    sheet = models.CharField(max_length=100, blank=True, default="")  # XLSX: name or number
+    # The mapping it is read with: an ImportProfile's fields (name included), a saved
+    # profile's as they were when it was chosen, so a later edit of the profile does not
+    # change what this upload's preview showed. `profile_name`: that saved profile, if any.
+    mapping = models.JSONField(null=True, blank=True)
+    profile_name = models.CharField(max_length=200, blank=True, default="")
+    revision = models.PositiveIntegerField(default=0)  # counts the mapping's changes
 
     def __str__(self) -> str:
         return self.name

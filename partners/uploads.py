@@ -4,6 +4,10 @@ A django-import-export temporary storage (`IMPORT_EXPORT_TMP_STORAGE_CLASS`), so
 own flow can use it too. Every server process sees the same rows, which a temp folder or a
 per-process cache would not give. Only previews that can be confirmed are stored, within a
 quota per user and in total (PARTNERS_UPLOADS_PER_USER, PARTNERS_UPLOADS_MAX_TOTAL_BYTES).
+
+The row also holds the upload's state between its steps (original name, format, source name,
+overwrite): the preview, its changes CSV and its confirm all read it from there, so no step
+depends on what a form or a link carried back.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from import_export.tmp_storages import BaseStorage
 
+from partners.loaders import LoadedFile, Reading, load_bytes
+from partners.mapping import from_snapshot
 from partners.models import Upload
+from partners.profiles import parse_sheet
 
 EXPIRY = timedelta(hours=24)
 QUOTA_LOCK_KEY = 0x7061_7274_7570  # PostgreSQL advisory lock: one quota check at a time
@@ -32,10 +39,13 @@ class UploadRefused(Exception):
 
 
 class DatabaseStorage(BaseStorage):
+    """`state`: the upload's other fields (original_name, format, source_name, overwrite)."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.name: str | None = kwargs.get("name")
         self.user = kwargs.get("user")
+        self.state: dict[str, Any] = kwargs.get("state") or {}
 
     def save(self, data: bytes | str) -> None:
         """Store `data`, making room first: the user's oldest pending uploads are dropped
@@ -48,18 +58,44 @@ class DatabaseStorage(BaseStorage):
             _one_at_a_time()
             discard_expired()
             _make_room(user, len(data), keep=self.name)
-            Upload.objects.update_or_create(name=self.name, defaults={"data": data, "user": user})
+            Upload.objects.update_or_create(
+                name=self.name, defaults={"data": data, "user": user, **self.state}
+            )
 
     def read(self) -> bytes | str:
         """The upload's bytes; Upload.DoesNotExist when confirmed, expired or not this user's."""
-        uploads = Upload.objects.filter(name=self.name, created_at__gte=timezone.now() - EXPIRY)
-        if getattr(self.user, "pk", None):
-            uploads = uploads.filter(user=self.user)
-        data = bytes(uploads.values_list("data", flat=True).get())
+        data = bytes(_pending(self.name or "", self.user).values_list("data", flat=True).get())
         return data if "b" in self.read_mode else data.decode(self.encoding or "utf-8")
 
     def remove(self) -> None:
         Upload.objects.filter(name=self.name).delete()
+
+
+def pending(name: str, user: Any) -> Upload:
+    """The upload `name` waiting for `user`'s confirm, with its state; Upload.DoesNotExist
+    when it was confirmed, has expired or is someone else's."""
+    return _pending(name, user).get()
+
+
+def load_upload(upload: Upload) -> LoadedFile:
+    """The stored file read as it was previewed: by its original name and chosen format (a
+    `portal.txt` uploaded as CSV stays CSV), its sheet and its mapping. LoadError as
+    `load_bytes`."""
+    data = bytes(upload.data)
+    return load_bytes(data, upload.original_name, upload.format or None, reading=reading(upload))
+
+
+def reading(upload: Upload) -> Reading:
+    """How the upload is read: its mapping (a profile) and the sheet chosen on upload."""
+    profile = from_snapshot(upload.mapping) if upload.mapping else None
+    return Reading(profile=profile, sheet=parse_sheet(upload.sheet))
+
+
+def _pending(name: str, user: Any) -> Any:
+    uploads = Upload.objects.filter(name=name, created_at__gte=timezone.now() - EXPIRY)
+    if getattr(user, "pk", None):
+        uploads = uploads.filter(user=user)
+    return uploads
 
 
 def discard_expired() -> int:

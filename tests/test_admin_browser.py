@@ -105,3 +105,82 @@ def test_a_partner_manager_uploads_previews_and_confirms_in_a_browser(
     assert "Brand New Co" in listing and "<script>alert(1)</script>" in listing
     assert PartnerTier.objects.get(name="Red River Technology").tier == "Platinum"
     assert dialogs == []
+
+
+def vendor_workbook(path: Path, rows: list[list[str]]) -> Path:
+    """A vendor portal's export: its own headers, a title row above them, no OEM column."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Cisco Partner Report"])
+    sheet.append(["Partner Name", "Partner Level", "Program", "Primary Contact", "Country"])
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_a_vendor_file_is_mapped_saved_as_a_profile_and_next_months_file_reuses_it(
+    browser_page, live_server, tmp_path, django_user_model
+):
+    django_user_model.objects.create_superuser("manager", "m@example.com", "s3cret-pass")
+    november = vendor_workbook(
+        tmp_path / "cisco_2026_11.xlsx",
+        [
+            ["Red River Technology", "Gold", "Cisco PTP", "John Doe", "US"],
+            ["Brand New Co", "Silver", "Cisco PTP", "", "DE"],
+        ],
+    )
+    december = vendor_workbook(
+        tmp_path / "cisco_2026_12.xlsx",
+        [
+            ["Red River Technology", "Premier", "Cisco PTP", "John Doe", "US"],
+            ["Brand New Co", "Silver", "Cisco PTP", "", "DE"],
+        ],
+    )
+    page = browser_page
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "manager")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("input[type=submit]")
+
+    def upload(path: Path) -> None:
+        page.goto(f"{live_server.url}/admin/partners/partnertier/import/")
+        page.set_input_files("#id_import_file", str(path))
+        page.select_option("#id_format", label="xlsx")
+        page.click("#upload-form input[type=submit]")
+
+    upload(november)
+
+    page.locator("#mapping-form").wait_for()
+    rows = page.locator("#mapping-columns tbody tr")
+    assert rows.count() == 5
+    country = rows.nth(4)
+    assert country.locator("td").first.inner_text() == "Country"
+    assert country.locator(".samples").inner_text().split() == ["US", "DE"]
+    assert country.locator("select").input_value() == "ignore"
+    assert rows.nth(1).locator("select").input_value() == "tier"
+    page.fill("#id_constant_oem", "Cisco")
+    page.fill("#id_profile_name", "cisco-portal")
+    shots = DOCS if os.environ.get("PARTNERS_SCREENSHOTS") == "1" else tmp_path
+    page.screenshot(path=str(shots / "admin-mapping.png"), full_page=True)
+    page.click("#mapping-form input[name=save]")
+
+    assert "Read with the profile cisco-portal" in page.locator("#profile-used").inner_text()
+    assert page.locator("#counts .count-added strong").inner_text() == "2"
+    page.click("#confirm-form input[type=submit]")
+    assert "Added 2, updated 0" in page.locator(".messagelist").inner_text()
+
+    upload(december)
+
+    page.locator("#counts").wait_for()
+    assert page.locator("#mapping-form").count() == 0
+    assert "Read with the profile cisco-portal" in page.locator("#profile-used").inner_text()
+    assert page.locator("#counts .count-updated strong").inner_text() == "1"
+    change = page.locator("#updated .change").first
+    assert change.locator(".change-new").inner_text() == "Premier"
+    page.click("#confirm-form input[type=submit]")
+    assert "updated 1" in page.locator(".messagelist").inner_text()
+    assert PartnerTier.objects.get(name="Red River Technology").tier == "Premier"
+    assert PartnerTier.objects.get(name="Brand New Co").oem == "Cisco"

@@ -422,7 +422,7 @@ def test_an_upload_named_as_a_source_keeps_an_edit_and_shows_it(admin_client, ba
     preview = admin_client.post(
         IMPORT_URL, {"import_file": file, "format": FORMAT_INDEX["csv"], "source": "cisco-portal"}
     )
-    assert preview.context["confirm_form"].initial["source"] == "cisco-portal"
+    assert Upload.objects.get(name=preview.context["upload_name"]).source_name == "cisco-portal"
     assert confirm(admin_client, preview).status_code == 302
     record = PartnerTier.objects.get(name="Red River Technology")
     PartnerTier.objects.filter(pk=record.pk).update(tier="Gold")  # a person puts it back
@@ -465,7 +465,7 @@ def test_the_files_values_win_when_the_box_is_ticked(admin_client, base):
 def test_the_changes_download_lists_what_an_overwrite_preview_showed(admin_client, base):
     preview = overwrite_preview_after_an_edit(admin_client)
     link = re.search(r'href="([^"]+)" id="changes-csv"', preview.content.decode())
-    assert link is not None and "overwrite=1" in link.group(1)
+    assert link is not None and "overwrite" not in link.group(1)  # the upload's row says it
     download = admin_client.get(html.unescape(link.group(1)))
     body = b"".join(download.streaming_content).decode()
     assert "updated,Cisco,Red River Technology,tier,Silver,Gold" in body

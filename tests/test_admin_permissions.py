@@ -188,6 +188,7 @@ MATRIX = {
     ("auth.user", "delete_selected"): {"editor", "superuser"},
     ("partners.apitoken", "delete_selected"): {"editor", "superuser"},
     ("partners.apitoken", "revoke"): {"editor", "superuser"},
+    ("partners.importprofile", "delete_selected"): {"editor", "superuser"},
     ("partners.partnertier", "delete_selected"): {"editor", "superuser"},
     ("partners.partnertier", "export_to_obsidian"): {"syncer", "superuser"},
     ("partners.syncrun", "delete_selected"): set(),  # the history is read-only for everyone
