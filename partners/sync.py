@@ -85,6 +85,7 @@ class SyncResult:
     conflicts: list[dict[str, Any]] = field(default_factory=list)  # a revert's
     refusal: str = ""  # why nothing may be written (the removal guard)
     bases: list[tuple[str, str, Any]] = field(default_factory=list)  # to save when applied
+    near: list[dict[str, str]] = field(default_factory=list)  # near-duplicate spellings, as data
 
     @property
     def ok(self) -> bool:
@@ -253,6 +254,7 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
         sources=[{"path": f.path, "sha256": f.sha256, "source": f.source} for f in files],
         errors=built.errors,
         warnings=built.warnings,
+        near=built.near,
     )
     counted = _Counted(found.streamed(db.stream_rows()))
     if built.errors:

@@ -188,8 +188,10 @@ MATRIX = {
     ("auth.user", "delete_selected"): {"editor", "superuser"},
     ("partners.apitoken", "delete_selected"): {"editor", "superuser"},
     ("partners.apitoken", "revoke"): {"editor", "superuser"},
+    ("partners.oemalias", "delete_selected"): {"editor", "superuser"},
     ("partners.partnertier", "delete_selected"): {"editor", "superuser"},
     ("partners.partnertier", "export_to_obsidian"): {"syncer", "superuser"},
+    ("partners.program", "delete_selected"): {"editor", "superuser"},
     ("partners.syncrun", "delete_selected"): set(),  # the history is read-only for everyone
 }
 
