@@ -42,3 +42,24 @@ def verbose_name(name: str) -> str | None:
     so the model's migrations do not change."""
     label = LABELS[name]
     return None if label == name.replace("_", " ") else label
+
+
+def header_key(label: object) -> str:
+    """A header cell as matched: case, spaces and punctuation ignored ("Partner-Name " and
+    "partner name" are one column), so a person's spelling of a header never matters."""
+    return "".join(char for char in str(label).casefold() if char.isalnum())
+
+
+# Headers vendor portals and spreadsheets use for our fields. No guessing beyond this list:
+# each one used is named in a warning ("read 'Partner Level' as tier").
+SYNONYMS = {
+    "name": ("Partner Name", "Company", "Account Name"),
+    "tier": ("Partner Level", "Level", "Partner Tier"),
+    "program": ("Partner Program",),
+    "oem": ("Vendor", "Manufacturer"),
+    "poc": ("Contact", "Primary Contact", "Partner Manager"),
+    "notes": ("Comments",),
+}
+# header_key → field, for the fields' own names and their synonyms.
+FIELD_NAMES = {header_key(name): name for name in RECORD_FIELDS}
+SYNONYM_FIELDS = {header_key(s): name for name, found in SYNONYMS.items() for s in found}

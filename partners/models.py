@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -270,6 +272,50 @@ class ApiAuthFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client} at {self.failed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ImportProfile(models.Model):
+    """How one source's files map onto partner tiers (see partners/profiles.py): its name is
+    the files' source name. Columns, constants and value maps are JSON lists of pairs, so the
+    order a person wrote them in is the order they are shown and exported in."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="the source name")
+    pattern = models.CharField(
+        max_length=200, blank=True, help_text="folder files it applies to, e.g. cisco_*.xlsx"
+    )
+    sheet = models.CharField(
+        max_length=100, blank=True, help_text="a sheet's name or 1-based number; empty: the first"
+    )
+    header_row = models.PositiveIntegerField(
+        null=True, blank=True, help_text="1-based; empty: found automatically"
+    )
+    delimiter = models.CharField(
+        max_length=1, blank=True, help_text="one character; empty: detected"
+    )
+    columns = models.JSONField(default=list, blank=True)  # [[column, field or "ignore"], ...]
+    constants = models.JSONField(default=list, blank=True)  # [[field, value], ...]
+    values = models.JSONField(default=list, blank=True)  # [[field, [[from, to], ...]], ...]
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def to_profile(self) -> Any:
+        from partners.profiles import from_model
+
+        return from_model(self)
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from partners.profiles import problems
+
+        found = problems(self.to_profile())
+        if found:
+            raise ValidationError([message for _, message in found])
 
 
 class Program(models.Model):
