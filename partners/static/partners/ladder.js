@@ -16,7 +16,7 @@
     choices.className = "ladder-choices help";
     const warning = document.createElement("p");
     warning.className = "ladder-warning errornote";
-    warning.hidden = true;
+    warning.style.display = "none";  // not `hidden`: the admin's .errornote sets display
     tier.after(list, choices, warning);
 
     let asked = 0;
@@ -51,7 +51,7 @@
         }
       }
       warning.textContent = ladder.warning || "";
-      warning.hidden = !ladder.warning;
+      warning.style.display = ladder.warning ? "" : "none";
     }
 
     let timer = null;
