@@ -510,3 +510,39 @@ def test_the_sample_update_previews_ups_and_downs_at_aws_cisco_dell_and_google(s
         "'Cisco Systems' looks like 'Cisco' — add it as an alias?",
     ]
     assert SyncRun.objects.filter(applied=True).count() == 1
+
+
+RENAME_COUNTER = iter(range(1_000_000))
+
+
+@given(
+    st.integers(min_value=2, max_value=6),
+    st.data(),
+)
+def test_for_any_ladder_a_renamed_tier_keeps_its_rank_under_both_names(size, data):
+    ladder = tuple(f"Tier {i}" for i in range(size))
+    oem = f"Acme {next(RENAME_COUNTER)}"
+    load(Entry(oem, None, ladder))
+    position = data.draw(st.sampled_from(range(size)))
+    rename_tier(Program.objects.get(oem=oem), ladder[position], f"Renamed {position}")
+    catalog = load_catalog()
+    assert catalog.rank(oem, None, ladder[position]) == position
+    assert catalog.rank(oem, None, f"Renamed {position}") == position
+    assert catalog.spell(oem, None, ladder[position].lower()) == f"Renamed {position}"
+    for other in range(size):
+        if other != position:
+            expected = "up" if other > position else "down"
+            assert catalog.direction(oem, None, ladder[position], ladder[other]) == expected
+
+
+def test_the_admin_form_spells_the_tier_by_its_ladder_and_strict_refuses_one_off_it(
+    ladders, settings
+):
+    from partners.sync import check_record
+
+    values = {"name": "Acme", "tier": "gold partner", "program": "PTP", "oem": "cisco"}
+    cleaned, errors = check_record(values)
+    assert (cleaned["tier"], cleaned["oem"], errors) == ("Gold", "Cisco", [])
+    settings.PARTNERS_STRICT_TIERS = True
+    _, errors = check_record({**values, "tier": "Goldd"})
+    assert errors == [("tier", "'Goldd' is not a Cisco tier: Select, Premier, Gold")]
