@@ -45,15 +45,16 @@ class ProgramForm(forms.ModelForm):
 class LadderTierForm(forms.ModelForm):
     """One rung: its position (lowest first), its name and its other spellings."""
 
-    aliases = forms.CharField(
+    spellings = forms.CharField(
         required=False,
         max_length=2000,
+        label="aliases",
         help_text="Other spellings, comma-separated (gold partner, gold certified).",
     )
 
     class Meta:
         model = ProgramTier
-        fields = ["position", "name", "aliases"]
+        fields = ["position", "name", "spellings"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,7 +62,7 @@ class LadderTierForm(forms.ModelForm):
         self.fields["position"].help_text = "0 is the lowest; empty: after the others."
         if self.instance.pk:
             names = self.instance.aliases.order_by("id").values_list("alias", flat=True)
-            self.initial["aliases"] = ", ".join(names)
+            self.initial["spellings"] = ", ".join(names)
 
 
 class LadderFormSet(BaseInlineFormSet):
@@ -85,7 +86,9 @@ class LadderFormSet(BaseInlineFormSet):
         aliases: dict[str, str] = {}
         for _, _, form in rows:
             name = form.cleaned_data["name"]
-            for alias in filter(None, (a.strip() for a in form.cleaned_data["aliases"].split(","))):
+            for alias in filter(
+                None, (a.strip() for a in form.cleaned_data["spellings"].split(","))
+            ):
                 if any(identity_key(alias) == identity_key(a) for a in aliases):
                     raise forms.ValidationError(f"The alias {alias!r} is listed twice.")
                 aliases[alias] = name
@@ -115,6 +118,11 @@ class LadderInline(admin.TabularInline):
     extra = 1
     verbose_name = "tier"
     verbose_name_plural = "ladder (lowest first)"
+
+    @admin.display(description="aliases")
+    def spellings(self, tier: ProgramTier) -> str:
+        """The aliases as a viewer sees them (the form's field for those who may change)."""
+        return ", ".join(tier.aliases.order_by("id").values_list("alias", flat=True))
 
     # The rungs are part of their program: whoever may change the program may change them.
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -72,7 +72,7 @@ def ladder_post(oem: str, program: str, rows: list[tuple[object, str, str]], **e
         data.update(
             {f"tiers-{i}-position": str(position), f"tiers-{i}-name": name},
         )
-        data[f"tiers-{i}-aliases"] = aliases
+        data[f"tiers-{i}-spellings"] = aliases
     data.update(extra)
     return data
 
@@ -91,7 +91,7 @@ def existing_ladder_post(program: Program, changes: dict[str, tuple[int, str, st
                 f"tiers-{i}-program": str(program.pk),
                 f"tiers-{i}-position": str(position),
                 f"tiers-{i}-name": name,
-                f"tiers-{i}-aliases": aliases,
+                f"tiers-{i}-spellings": aliases,
             }
         )
     return data
@@ -179,6 +179,19 @@ def test_changing_a_ladder_needs_the_change_permission_on_programs(django_user_m
 
     assert response.status_code == 403
     assert load_catalog().ladder("AWS", None) == ("Select", "Advanced", "Premier")
+
+
+def test_a_viewer_sees_the_ladder_in_order_without_changing_it(django_user_model, ladders):
+    client = staff(django_user_model, "view_program")
+    cisco = Program.objects.get(oem="Cisco", program=None)
+
+    page = client.get(reverse("admin:partners_program_change", args=[cisco.pk]))
+    listing = client.get(reverse("admin:partners_program_changelist")).content.decode()
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert html.index("Select") < html.index("Premier") < html.index("Gold")
+    assert "Select &lt; Premier &lt; Gold" in listing
 
 
 # The partner list sorted by rank.
