@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("partners", "0012_import_profiles"),
+        ("partners", "0013_import_profiles"),
     ]
 
     operations = [
