@@ -312,9 +312,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
                         )
                     context.update(kept, upload_format=fmt)
         if "result" in context:
-            near = context["result"].near
-            context["near_oems"] = [n for n in near if n["kind"] == "oem"]
-            context["can_add_alias"] = request.user.has_perm("partners.add_oemalias")
+            context.update(_near_spellings(request, context["result"]))
         return self._render_preview(request, context, form=form, title="Import partner tiers")
 
     def _keep_upload(
@@ -425,6 +423,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             messages.error(request, str(exc))
             return HttpResponseRedirect(self._url("changelist"))
         context = preview(result)
+        context.update(_near_spellings(request, result))
         context["folder"] = True
         context["folder_path"] = display_path(Path(settings.PARTNERS_INPUT_DIR))
         if result.ok:
@@ -560,6 +559,15 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         if not file_format.is_binary() and encoding:
             export_data = export_data.encode(encoding)
         return export_data
+
+
+def _near_spellings(request: HttpRequest, result: SyncResult) -> dict[str, Any]:
+    """The new OEM spellings a preview found close to known ones, each offered as an alias
+    to those who may add OEM aliases."""
+    return {
+        "near_oems": [near for near in result.near if near["kind"] == "oem"],
+        "can_add_alias": request.user.has_perm("partners.add_oemalias"),
+    }
 
 
 def _int(value: str) -> int:

@@ -150,6 +150,16 @@ def test_a_tier_renamed_in_the_admin_keeps_its_old_name_as_an_alias(admin_client
     assert PartnerTier.objects.get(name="Mid").tier == "Gold"
 
 
+def test_a_tier_deleted_from_the_ladder_leaves_it(admin_client, ladders):
+    aws = Program.objects.get(oem="AWS")
+    data = existing_ladder_post(aws, {})
+    data["tiers-1-DELETE"] = "on"  # Advanced
+
+    admin_client.post(reverse("admin:partners_program_change", args=[aws.pk]), data)
+
+    assert load_catalog().ladder("AWS", None) == ("Select", "Premier")
+
+
 def test_a_tier_listed_twice_is_refused_with_the_catalogs_words(admin_client):
     data = ladder_post("Juniper", "", [(0, "Select", ""), (1, "select", "")])
 
@@ -344,6 +354,18 @@ def test_add_as_alias_makes_the_next_preview_read_the_spelling_as_the_oem(admin_
     assert again["warnings"] == [
         "portal.csv: Line 4: 'Goldd' is not a Cisco tier: Select, Premier, Gold"
     ]
+
+
+def test_the_folder_sync_preview_offers_add_as_alias_too(admin_client, synced, input_dir):
+    write_csv(input_dir / "partners_update.csv", UPDATE)
+    (input_dir / "base.csv").unlink()
+
+    response = admin_client.get(reverse("admin:partners_partnertier_sync_folder"))
+
+    assert response.context["near_oems"] == [
+        {"kind": "oem", "oem": "Cisco", "spelling": "Cisco Systems", "known": "Cisco"}
+    ]
+    assert "Add “Cisco Systems” as an alias of Cisco" in response.content.decode()
 
 
 def test_add_as_alias_needs_the_permission_to_add_oem_aliases(django_user_model, synced):
