@@ -1,9 +1,10 @@
 """Obsidian export benchmark: 100,000 partners across 1,000 OEMs, whole process.
 
 A full export into an empty vault, then a no-op export (nothing changed: 0 files written),
-then an export after 1% of the partners changed.
+then an export after 1% of the partners changed. `--ladders`: with a tier ladder for every
+OEM in the catalog (notes ranked by it, the index a table per ladder).
 
-    .venv/bin/python benchmarks/bench_obsidian.py [--sizes 100000]
+    .venv/bin/python benchmarks/bench_obsidian.py [--sizes 100000] [--ladders]
 """
 
 from __future__ import annotations
@@ -38,18 +39,25 @@ def export(env: dict[str, str], vault: Path) -> tuple[float, dict]:
     return elapsed, json.loads(proc.stdout)
 
 
-def bench_size(count: int, folder: Path) -> None:
+def bench_size(count: int, folder: Path, ladders: bool = False) -> None:
     data = folder / f"partners_{count}.csv"
     changed = folder / f"changed_{count}.csv"
     generate(data, count)
     generate(changed, count, change=0.01)
     env = environment(folder)
     fresh_db(folder, env)
+    if ladders:
+        from bench_ladders import catalog_yaml
+
+        catalog_yaml(folder / "programs.yaml", 1000)
+        command = [PYTHON, "manage.py", "programs", "import", str(folder / "programs.yaml")]
+        subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
     sync = [PYTHON, "manage.py", "sync_partners", "--apply"]
     subprocess.run([*sync, str(data)], cwd=ROOT, env=env, check=True, capture_output=True)
     vault = folder / "vault"
     vault.mkdir(exist_ok=True)
-    print(f"\n{count:,} partners across 1,000 OEMs (SQLite, whole process)")
+    with_ladders = ", a ladder for every OEM" if ladders else ""
+    print(f"\n{count:,} partners across 1,000 OEMs (SQLite, whole process{with_ladders})")
 
     def line(label: str, seconds: float, result: dict) -> None:
         target = TARGETS_100K.get(label) if count == 100_000 else None
@@ -73,10 +81,11 @@ def bench_size(count: int, folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--ladders", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-obsidian-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            bench_size(size, Path(tmp))
+            bench_size(size, Path(tmp), args.ladders)
 
 
 if __name__ == "__main__":

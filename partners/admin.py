@@ -11,11 +11,13 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
     HttpResponseRedirect,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.template.response import TemplateResponse
@@ -31,6 +33,7 @@ from import_export.formats.base_formats import CSV, JSON, XLSX, YAML
 from partners import admin_profiles  # noqa: F401  (registers ImportProfileAdmin)
 from partners.edits import delete_records, save_record
 from partners.exporting import escape_dataset
+from partners.fields import MAX_LENGTH
 from partners.forms import (
     ConfirmFolderForm,
     ConfirmUploadForm,
@@ -42,12 +45,13 @@ from partners.ledger import field_rows
 from partners.loaders import Columns, LoadedFile, LoadError, Reading, load_bytes, read_columns
 from partners.mapping import MappingForm, needs_mapping, snapshot
 from partners.models import ApiToken, ImportProfile, LedgerEntry, PartnerTier, SyncRun, Upload
-from partners.normalize import identity_key
+from partners.normalize import clean, identity_key
 from partners.obsidian import OEM_FOLDER, VaultError, export_obsidian, vault_root
 from partners.preview import changes_csv, preview
 from partners.profiles import match_profile, parse_sheet, problems
 from partners.profiles import save as save_profile
-from partners.programs import load_catalog
+from partners.programs import load_catalog, save_oem_aliases
+from partners.ranking import rank_expression
 from partners.records import COMPARED
 from partners.report import ReportError, as_csv, period, summarize, tier_changes
 from partners.resources import PartnerTierResource
@@ -70,13 +74,34 @@ WEB_LOCK_TIMEOUT = 10.0  # seconds a request waits for another sync before givin
 PREVIEW_ROWS = 200  # rows per list on a revert's preview
 
 
+class ProgramFilter(admin.SimpleListFilter):
+    """The programs of the OEM chosen in the OEM filter (every program when none is)."""
+
+    title = "program"
+    parameter_name = "program"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        rows = PartnerTier.objects.all()
+        if oem := request.GET.get("oem"):
+            rows = rows.filter(oem=oem)
+        programs = rows.order_by("program").values_list("program", flat=True).distinct()
+        return [(program, program) for program in programs]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        value = self.value()
+        return queryset.filter(program=value) if value else queryset
+
+
 @admin.register(PartnerTier)
 class PartnerTierAdmin(ImportExportModelAdmin):
+    """Partner tiers by OEM, then by rank on their ladder (highest first; unranked tiers
+    last), then by name: see `partners.ranking` for why the rank is an expression."""
+
     form = PartnerTierForm
-    list_display = ["name", "oem", "tier", "program", "poc", "updated_at"]
-    list_filter = ["oem", "tier", "program"]
+    list_display = ["name", "oem", "tier_on_ladder", "program", "poc", "updated_at"]
+    list_filter = ["oem", "tier", ProgramFilter]
     search_fields = ["name", "program", "poc", "notes"]
-    ordering = ["oem", "name"]
+    ordering = ["oem", "name"]  # with the rank between them: see `get_ordering`
     readonly_fields = ["created_at", "updated_at"]
     list_per_page = 100
 
@@ -100,6 +125,8 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             ),
             path("import/mapping/", wrap(self.mapping_view), name=f"{prefix}_import_mapping"),
             path("sync-folder/", wrap(self.sync_folder), name=f"{prefix}_sync_folder"),
+            path("ladder/", wrap(self.ladder_view), name=f"{prefix}_ladder"),
+            path("add-oem-alias/", wrap(self.add_oem_alias), name=f"{prefix}_add_oem_alias"),
             path(
                 "export-obsidian/",
                 wrap(self.export_obsidian_view),
@@ -112,6 +139,70 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(tier_rank=rank_expression(load_catalog()))
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        # Not in `ordering`: the system check takes an F() there for a model field.
+        return ["oem", F("tier_rank").desc(nulls_last=True), "name"]
+
+    @admin.display(description="tier", ordering=F("tier_rank").desc(nulls_last=True))
+    def tier_on_ladder(self, record: PartnerTier) -> str:
+        return record.tier
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "tier" in form.base_fields:
+            attrs = form.base_fields["tier"].widget.attrs
+            attrs["data-ladder-url"] = self._url("ladder")
+            attrs["autocomplete"] = "off"
+        return form
+
+    class Media:
+        js = ["partners/ladder.js"]
+
+    def ladder_view(self, request: HttpRequest) -> JsonResponse:
+        """The ladder of an OEM and program as the change form offers it (lowest first), and
+        the engine's warning for the tier typed when it is off that ladder. Reads only."""
+        if not (
+            self.has_view_permission(request)
+            or self.has_add_permission(request)
+            or self.has_change_permission(request)
+        ):
+            raise PermissionDenied
+        catalog = load_catalog()
+        given = {
+            name: clean(request.GET.get(name, "")[: MAX_LENGTH[name]]) or ""
+            for name in ("oem", "program", "tier")
+        }
+        aliases = catalog.alias_map(settings.PARTNERS_OEM_ALIASES)
+        oem = aliases.get(identity_key(given["oem"]), given["oem"]) if given["oem"] else ""
+        program = given["program"] or None
+        tiers = list(catalog.ladder(oem, program) or ()) if oem else []
+        tier = catalog.spell(oem, program, given["tier"]) if oem and given["tier"] else ""
+        warning = catalog.off_ladder(oem, program, tier) if tier else None
+        return JsonResponse(
+            {"oem": oem, "program": program, "tiers": tiers, "tier": tier, "warning": warning}
+        )
+
+    @method_decorator(require_POST)
+    def add_oem_alias(self, request: HttpRequest) -> HttpResponse:
+        """From a preview's near-duplicate warning: read `alias` as the OEM `oem` from now
+        on (the catalog's OEM aliases), so the next preview spells it as that OEM."""
+        if not request.user.has_perm("partners.add_oemalias"):
+            raise PermissionDenied
+        alias = clean(request.POST.get("alias", "")[: MAX_LENGTH["oem"]]) or ""
+        oem = clean(request.POST.get("oem", "")[: MAX_LENGTH["oem"]]) or ""
+        if not alias or not oem or identity_key(alias) == identity_key(oem):
+            messages.error(request, "Nothing was added: an alias needs two different spellings.")
+        else:
+            save_oem_aliases({alias: oem})
+            messages.success(
+                request,
+                f"{alias!r} is now read as {oem!r}. Upload the file again to preview it so.",
+            )
+        return HttpResponseRedirect(self._url("import"))
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         extra_context = {**(extra_context or {}), "has_sync_permission": self.can_sync(request)}
@@ -263,6 +354,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         else:
             result = _dry_run(loaded, upload)
             context.update(preview(result))
+            context.update(_near_spellings(request, result))
             if result.ok and (upload.pk or self._store(request, form, upload, data)):
                 initial = {
                     "import_file_name": upload.name,
@@ -443,6 +535,7 @@ class PartnerTierAdmin(ImportExportModelAdmin):
             messages.error(request, str(exc))
             return HttpResponseRedirect(self._url("changelist"))
         context = preview(result)
+        context.update(_near_spellings(request, result))
         context["folder"] = True
         context["folder_path"] = display_path(Path(settings.PARTNERS_INPUT_DIR))
         if result.ok:
@@ -578,6 +671,15 @@ class PartnerTierAdmin(ImportExportModelAdmin):
         if not file_format.is_binary() and encoding:
             export_data = export_data.encode(encoding)
         return export_data
+
+
+def _near_spellings(request: HttpRequest, result: SyncResult) -> dict[str, Any]:
+    """The new OEM spellings a preview found close to known ones, each offered as an alias
+    to those who may add OEM aliases."""
+    return {
+        "near_oems": [near for near in result.near if near["kind"] == "oem"],
+        "can_add_alias": request.user.has_perm("partners.add_oemalias"),
+    }
 
 
 def _int(value: str) -> int:
@@ -873,3 +975,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for row in queryset:
             revoke(row)
         messages.success(request, f"Revoked {queryset.count()} tokens.")
+
+
+from partners import admin_programs  # noqa: E402, F401  (registers the catalog's admin)

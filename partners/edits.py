@@ -38,12 +38,15 @@ def save_record(
         if problems:
             result.errors = [Problem("edit", "Record", 0, f, m) for f, m in problems]
             return result
+        catalog = load_catalog()
+        if flag := catalog.off_ladder(cleaned["oem"], cleaned["program"], cleaned["tier"]):
+            result.warnings.append(flag)  # kept as written, as a sync keeps it, and said
         now = now_timestamp()
         times = {"created_at": row.created_at if row else now, "updated_at": now}
         record = Record.of({**cleaned, **times})
         if row is None:
             result.plan.added.append(record)
-        elif changes := field_changes(row.compared(), record.compared(), load_catalog()):
+        elif changes := field_changes(row.compared(), record.compared(), catalog):
             result.plan.updated.append(Update(row, record, changes))
         return result
 

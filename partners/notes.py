@@ -72,7 +72,10 @@ def emit_owned(owned: Mapping[str, Any]) -> str:
     without ruamel.yaml's round trip (a third of a full export's time). Same layout."""
     lines = []
     for key, value in owned.items():
-        if isinstance(value, list):
+        if isinstance(value, dict):  # tier → rank: a mapping of plain scalars
+            lines.append(f"{key}:")
+            lines += [f"  {yaml_string(k)}: {json.dumps(v)}" for k, v in value.items()]
+        elif isinstance(value, list):
             if not value:
                 lines.append(f"{key}: []")
                 continue
@@ -139,7 +142,7 @@ def block(content: str) -> str:
 
 # Properties the exporter owns only some of the time: when `owned` lacks one, the note must
 # not keep it either (an OEM with records again is no longer inactive).
-SOMETIMES_OWNED = ("inactive_since",)
+SOMETIMES_OWNED = ("inactive_since", "ranks")
 
 
 def owned_match(frontmatter: Mapping[str, Any], owned: Mapping[str, Any]) -> bool:
@@ -170,6 +173,8 @@ def merge_frontmatter(source: str | None, owned: Mapping[str, Any]) -> str:
             value = DoubleQuotedScalarString(value)
         elif isinstance(value, list):
             value = [DoubleQuotedScalarString(v) if isinstance(v, str) else v for v in value]
+        elif isinstance(value, dict):
+            value = {DoubleQuotedScalarString(k): v for k, v in value.items()}
         data[key] = value
     for key in SOMETIMES_OWNED:
         if key not in owned:

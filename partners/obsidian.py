@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -41,12 +41,23 @@ from partners.notes import (
     split_frontmatter,
     untouched,
 )
+from partners.programs import EMPTY, Catalog, Ladder, load_catalog
 from partners.report import recent_changes
 
 OEM_FOLDER = Path("30 Hubs") / "OEMs"
 INDEX_NAME = "OEM Index"
 TRASH = ".trash"
-OWNED = {"oem", "oem_id", "type", "status", "partner_count", "tiers", "programs", "updated"}
+OWNED = {
+    "oem",
+    "oem_id",
+    "type",
+    "status",
+    "partner_count",
+    "tiers",
+    "programs",
+    "updated",
+    "ranks",  # only for an OEM with a ladder (see notes.SOMETIMES_OWNED)
+}
 OWNED_INACTIVE = OWNED | {"inactive_since"}
 MAIN_TIERS = ["Platinum", "Gold", "Silver", "Bronze"]
 # A note's "Recent changes" line per direction (values arrive escaped).
@@ -201,19 +212,59 @@ def _by_oem(rows: Iterable[db.NoteRow]) -> dict[str, list[db.NoteRow]]:
     return groups
 
 
-def _owned(oem: str, rows: list[db.NoteRow]) -> dict[str, Any]:
-    tiers = sorted(set(map(attrgetter("tier"), rows)), key=_tier_order)
+def _owned(oem: str, rows: list[db.NoteRow], ranked: Ranked) -> dict[str, Any]:
     programs = set(map(attrgetter("program"), rows))
-    return {
+    owned = {
         "oem": oem,
         "oem_id": oem_id(oem),
         "type": "oem",
         "status": "active",
         "partner_count": len(rows),
-        "tiers": tiers,
+        "tiers": ranked.tiers(rows),
         "programs": sorted(programs, key=lambda p: (p.casefold(), p)),
         "updated": max(map(attrgetter("updated_at"), rows)),
     }
+    if ranked.ranks:
+        owned["ranks"] = ranked.ranks
+    return owned
+
+
+class Ranked:
+    """One OEM's partners ranked by the catalog: each (program, tier) once, then a sort key
+    per row. Ranked tiers come first, the top of each ladder first; tiers no ladder ranks
+    follow in the old order (Platinum, Gold, Silver, Bronze, then by name), so the notes of
+    an OEM without a ladder read as before. `ranks`: tier → its rank, 1 the lowest."""
+
+    def __init__(self, catalog: Catalog, oem: str, rows: list[db.NoteRow]) -> None:
+        self.keys: dict[tuple[str, str], tuple[int, int, str]] = {}
+        self.ranks: dict[str, int] = {}
+        ladders: dict[str, Ladder | None] = {}
+        for program, tier in {(r.program, r.tier) for r in rows}:
+            if program not in ladders:
+                ladders[program] = catalog.find(oem, program)
+            ladder = ladders[program]
+            rank = None if ladder is None else ladder.ranks.get(identity_key(tier))
+            if ladder is None or rank is None:
+                self.keys[(program, tier)] = (1, *_tier_order(tier))
+            else:
+                self.keys[(program, tier)] = (0, len(ladder.entry.tiers) - rank, "")
+                self.ranks[tier] = max(self.ranks.get(tier, 0), rank + 1)
+        if self.ranks:
+            self.ranks = dict(sorted(self.ranks.items(), key=lambda item: (-item[1], item[0])))
+
+    def sort_key(self) -> Callable[[db.NoteRow], tuple[int, int, str]]:
+        """Optimization: without a ladder the key depends on the tier alone."""
+        if self.ranks:
+            return lambda row: self.keys[(row.program, row.tier)]
+        by_tier = {tier: key for (_, tier), key in self.keys.items()}
+        return lambda row: by_tier[row.tier]
+
+    def tiers(self, rows: list[db.NoteRow]) -> list[str]:
+        """The OEM's tiers, highest first (each at its best place when programs differ)."""
+        best: dict[str, tuple[int, int, str]] = {}
+        for (_, tier), key in self.keys.items():
+            best[tier] = min(best.get(tier, key), key)
+        return sorted(best, key=lambda tier: (best[tier], tier))
 
 
 def _tier_order(tier: str) -> tuple[int, str]:
@@ -242,6 +293,7 @@ class Exporter:
         self.index_template = engines["obsidian"].get_template("oem_index.md")
         self.cache: dict[str | None, str] = {}
         self.recent: dict[str, list[dict[str, Any]]] = {}
+        self.catalog: Catalog = EMPTY
 
     def run(self) -> ExportResult:
         folder = oem_folder(self.vault, create=not self.dry_run)
@@ -251,13 +303,15 @@ class Exporter:
         by_id = {n.hints["oem_id"]: n for n in notes if _oem_id_of(n)}
         by_name = {fold(n.path.stem): n for n in notes}
         taken = set(by_name)
+        self.catalog = load_catalog()
         groups = _by_oem(db.read_for_notes())
         self.recent = self._recent_changes(groups)
         index_rows = []
         seen_ids: set[str] = set()
         for rows in sorted(groups.values(), key=lambda g: (g[0].oem.casefold(), g[0].oem)):
             oem = rows[0].oem
-            owned = _owned(oem, rows)
+            ranked = Ranked(self.catalog, oem, rows)
+            owned = _owned(oem, rows, ranked)
             ident = owned["oem_id"]
             seen_ids.add(ident)
             note = by_id.get(ident)
@@ -269,7 +323,7 @@ class Exporter:
             index_rows.append((oem, path, rows))
             if self.only is not None and rows[0].oem_key not in self.only:
                 continue  # not selected: listed in the index, its note left as it is
-            content = self._render(oem, rows, key=rows[0].oem_key)
+            content = self._render(oem, rows, key=rows[0].oem_key, ranked=ranked)
             self._write(path, note, owned, content)
         inactive = [n for i, n in by_id.items() if i not in seen_ids and _is_oem_note(n)]
         for note in sorted(inactive, key=lambda n: n.path.name):
@@ -323,10 +377,15 @@ class Exporter:
         ]
 
     def _render(
-        self, oem: str, rows: list[db.NoteRow], inactive_since: str = "", key: str = ""
+        self,
+        oem: str,
+        rows: list[db.NoteRow],
+        inactive_since: str = "",
+        key: str = "",
+        ranked: Ranked | None = None,
     ) -> str:
-        rank = {tier: _tier_order(tier) for tier in {r.tier for r in rows}}
-        ordered = sorted(rows, key=lambda r: (rank[r.tier], r.name.casefold(), r.name))
+        rank = (ranked or Ranked(self.catalog, oem, rows)).sort_key()
+        ordered = sorted(rows, key=lambda r: (rank(r), r.name.casefold(), r.name))
         values = [v for r in rows for v in (r.name, r.tier, r.program, r.poc, r.notes) if v]
         partners: list[Any] = ordered
         if needs_escaping(values):
@@ -457,26 +516,84 @@ class Exporter:
         fsync_dir(path.parent)
 
     def _index(self, folder: Path, entries: list[tuple[str, Path, list]], inactive: list) -> None:
+        """A table of OEMs without a ladder (Platinum … Bronze, then Other), as before the
+        catalog; and a table per ladder whose columns are that ladder, highest first, with an
+        "Off ladder" column only when some partner there holds a tier the ladder lacks."""
         path = folder / f"{INDEX_NAME}.md"
         oems = []
+        ladders: dict[tuple[str, ...], dict[str, Any]] = {}
         for oem, note_path, rows in entries:
-            counts = Counter(map(attrgetter("tier"), rows))
-            by_tier = [counts.pop(t, 0) for t in MAIN_TIERS]
-            oems.append(
-                {
-                    "link": _link(note_path.stem, oem),
-                    "count": len(rows),
-                    "by_tier": by_tier,
-                    "other": sum(counts.values()),
-                }
-            )
+            link = _link(note_path.stem, oem)
+            # Optimization: an OEM without a ladder is counted as before, in one C call; one
+            # with a ladder looks each distinct (program, tier) up once.
+            split: dict[tuple[str, str] | None, Counter[str]] = {}  # by the ladder's key
+            if identity_key(oem) not in self.catalog.oems:
+                split[None] = Counter(map(attrgetter("tier"), rows))
+            else:
+                pairs = Counter(
+                    zip(
+                        map(attrgetter("program"), rows), map(attrgetter("tier"), rows), strict=True
+                    )
+                )
+                for (program, tier), count in pairs.items():
+                    ladder = self.catalog.find(oem, program)
+                    key = None if ladder is None else ladder.entry.key
+                    split.setdefault(key, Counter())[tier] += count
+            if None in split:
+                counts = split.pop(None)
+                by_tier = [counts.pop(t, 0) for t in MAIN_TIERS]
+                oems.append(
+                    {
+                        "link": link,
+                        "count": sum(by_tier) + sum(counts.values()),
+                        "by_tier": by_tier,
+                        "other": sum(counts.values()),
+                    }
+                )
+            for key, tiers in split.items():
+                assert key is not None
+                _ladder_row(ladders, self.catalog.ladders[key], link, tiers)
+        for group in ladders.values():  # "Off ladder" only where some partner needs it
+            off = any(row["off"] for row in group["oems"])
+            group["columns"] = group["tiers"] + ["Off ladder"] * off
+            group["align"] = ["---:"] * len(group["columns"])
+            for row in group["oems"]:
+                row["cells"] = row["by_tier"] + [row["off"]] * off
         inactive_links = [{"link": _link(n.path.stem, _inactive_name(n))} for n in inactive]
         content = self.index_template.render(
-            {"oems": oems, "tiers": MAIN_TIERS, "inactive": inactive_links}
+            {
+                "oems": oems,
+                "tiers": MAIN_TIERS,
+                "ladders": list(ladders.values()),
+                "inactive": inactive_links,
+            }
         )
-        owned = {"type": "oem-index", "oem_count": len(oems)}
+        owned = {"type": "oem-index", "oem_count": len(entries)}
         note = Note.read(path) if os.path.lexists(path) else None
         self._write(path, note, owned, content)
+
+
+def _ladder_row(
+    ladders: dict[tuple[str, ...], dict[str, Any]], ladder: Ladder, link: str, tiers: Counter[str]
+) -> None:
+    """One OEM's partners on one ladder, as a row of that ladder's table."""
+    entry = ladder.entry
+    group = ladders.get(entry.tiers)
+    if group is None:
+        shown = [escape(t) for t in reversed(entry.tiers)]
+        group = ladders[entry.tiers] = {"title": " > ".join(shown), "tiers": shown, "oems": []}
+    by_rank = [0] * len(entry.tiers)
+    off = 0
+    for tier, count in tiers.items():
+        rank = ladder.ranks.get(identity_key(tier))
+        if rank is None:
+            off += count
+        else:
+            by_rank[rank] += count
+    program = f" ({escape(entry.program)})" if entry.program else ""
+    group["oems"].append(
+        {"link": link + program, "count": tiers.total(), "by_tier": by_rank[::-1], "off": off}
+    )
 
 
 def _oem_id_of(note: Note) -> str | None:

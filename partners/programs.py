@@ -391,6 +391,11 @@ def _entry(raw: Any, where: str) -> Entry:
     return Entry(oem, program, tiers, tuple(aliases))
 
 
+def check_entry(raw: Any, where: str) -> Entry:
+    """A program as a person states it in the admin, checked by the catalog file's rules."""
+    return _entry(raw, where)
+
+
 def _oem_aliases(raw: Any, name: str) -> dict[str, str]:
     if raw is None:
         return {}

@@ -128,6 +128,9 @@ class Built:
     omitted_count: int = 0
     duplicates: list[str] = field(default_factory=list)
     duplicate_count: int = 0
+    # The near-duplicate spellings behind the warnings, for the admin's "add as alias":
+    # {"kind": "oem" | "program", "oem", "spelling", "known"}.
+    near: list[dict[str, str]] = field(default_factory=list)
 
     def error(self, problem: Problem) -> None:
         if len(self.errors) < ERRORS_KEPT:
@@ -410,6 +413,7 @@ def build_records(
         )
         _add_unique(records, seen, built)
     built.warnings += flags.warnings()
+    built.near = flags.pairs[: WARNINGS_PER_KIND * 2]
     built.close()
     return built
 
@@ -420,6 +424,7 @@ class _Flags:
 
     tiers: list[str] = field(default_factory=list)
     near: list[str] = field(default_factory=list)
+    pairs: list[dict[str, str]] = field(default_factory=list)  # `near` as data
     compared: int = 0  # new spellings compared: at most NEAR_COMPARED a run
     seen: set[tuple[str, str]] = field(default_factory=set)  # (OEM key, program) compared
 
@@ -484,6 +489,7 @@ def _flag_spellings(
         for oem in fresh[: max(NEAR_COMPARED - flags.compared, 0)]:
             if (near := catalog.near_oem(oem, known)) is not None:
                 flags.near.append(near_warning(oem, near))
+                flags.pairs.append({"kind": "oem", "oem": near, "spelling": oem, "known": near})
         flags.compared += len(fresh)
     if not catalog.programs:
         return
@@ -496,6 +502,8 @@ def _flag_spellings(
     for oem_key, program in sorted(pairs)[: max(NEAR_COMPARED - flags.compared, 0)]:
         if (near := catalog.near_program(oem_key, program)) is not None:
             flags.near.append(near_warning(program, near))
+            oem = catalog.oems.get(oem_key, oem_key)
+            flags.pairs.append({"kind": "program", "oem": oem, "spelling": program, "known": near})
     flags.compared += len(pairs)
 
 

@@ -86,6 +86,7 @@ class SyncResult:
     conflicts: list[dict[str, Any]] = field(default_factory=list)  # a revert's
     refusal: str = ""  # why nothing may be written (the removal guard)
     bases: list[tuple[str, str, Any]] = field(default_factory=list)  # to save when applied
+    near: list[dict[str, str]] = field(default_factory=list)  # near-duplicate spellings, as data
 
     @property
     def ok(self) -> bool:
@@ -294,6 +295,7 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
         sources=[source_entry(f) for f in files],
         errors=built.errors,
         warnings=built.warnings,
+        near=built.near,
     )
     counted = _Counted(found.streamed(db.stream_rows()))
     if built.errors:

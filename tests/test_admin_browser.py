@@ -184,3 +184,48 @@ def test_a_vendor_file_is_mapped_saved_as_a_profile_and_next_months_file_reuses_
     assert "updated 1" in page.locator(".messagelist").inner_text()
     assert PartnerTier.objects.get(name="Red River Technology").tier == "Premier"
     assert PartnerTier.objects.get(name="Brand New Co").oem == "Cisco"
+
+
+def test_a_partner_manager_picks_a_tier_from_the_ladder_on_the_change_form(
+    browser_page, live_server, input_dir, django_user_model
+):
+    from partners.programs import Entry, import_catalog
+
+    django_user_model.objects.create_superuser("manager", "m@example.com", "s3cret-pass")
+    import_catalog(
+        [
+            Entry("Cisco", None, ("Select", "Premier", "Gold")),
+            Entry("AWS", None, ("Select", "Advanced", "Premier")),
+        ],
+        {},
+    )
+    base = [["Red River Technology", "Select", "Cisco PTP", "Cisco", "", ""]]
+    assert run_sync([write_csv(input_dir / "base.csv", base)], apply=True).applied
+    record = PartnerTier.objects.get()
+    page = browser_page
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "manager")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/partners/partnertier/{record.pk}/change/")
+
+    choices = page.locator(".ladder-choices .ladder-choice")
+    choices.first.wait_for()
+    assert choices.all_inner_texts() == ["Select", "Premier", "Gold"]
+    page.fill("#id_tier", "Goldd")
+    warning = page.locator(".ladder-warning")
+    warning.wait_for(state="visible")
+    assert warning.inner_text() == "'Goldd' is not a Cisco tier: Select, Premier, Gold"
+
+    page.click(".ladder-choice[data-tier='Gold']")
+    warning.wait_for(state="hidden")
+    assert page.input_value("#id_tier") == "Gold"
+    page.fill("#id_oem", "AWS")
+    page.locator(".ladder-choice[data-tier='Advanced']").wait_for()
+    assert choices.all_inner_texts() == ["Select", "Advanced", "Premier"]
+    page.fill("#id_oem", "Cisco")
+    page.locator(".ladder-choice[data-tier='Gold']").wait_for()
+    page.click("input[name=_save]")
+
+    assert page.url.endswith("/admin/partners/partnertier/")
+    assert PartnerTier.objects.get().tier == "Gold"

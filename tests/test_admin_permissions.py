@@ -189,8 +189,10 @@ MATRIX = {
     ("partners.apitoken", "delete_selected"): {"editor", "superuser"},
     ("partners.apitoken", "revoke"): {"editor", "superuser"},
     ("partners.importprofile", "delete_selected"): {"editor", "superuser"},
+    ("partners.oemalias", "delete_selected"): {"editor", "superuser"},
     ("partners.partnertier", "delete_selected"): {"editor", "superuser"},
     ("partners.partnertier", "export_to_obsidian"): {"syncer", "superuser"},
+    ("partners.program", "delete_selected"): {"editor", "superuser"},
     ("partners.syncrun", "delete_selected"): set(),  # the history is read-only for everyone
 }
 
