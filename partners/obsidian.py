@@ -381,7 +381,7 @@ class Exporter:
     def _recent_changes(self, keys: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """OEMs' last tier changes from the ledger (PARTNERS_NOTE_RECENT_CHANGES; 0: none)."""
         count = min(settings.PARTNERS_NOTE_RECENT_CHANGES, RECENT_KEPT)
-        return recent_changes(keys, count) if count else {}
+        return recent_changes(keys, count, self.catalog) if count else {}
 
     def _recent(self, key: str) -> list[dict[str, str]]:
         if key not in self.recent:  # an inactive OEM's note: asked for one at a time
