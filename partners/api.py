@@ -24,7 +24,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
-from pydantic import ConfigDict, StrictBool
+from pydantic import ConfigDict, StrictBool, StrictInt, StrictStr
 
 from partners import db, throttle, tokens
 from partners.counts import cached_count
@@ -34,6 +34,7 @@ from partners.middleware import internal_error
 from partners.models import PartnerTier
 from partners.normalize import clean, identity_key, normalize_tier
 from partners.obsidian import VaultError, export_obsidian
+from partners.profiles import parse_sheet
 from partners.result_json import result_json
 from partners.sync import InputError, LoadError, StaleState, StoreError, SyncResult, run_sync
 
@@ -177,6 +178,7 @@ class Source(Schema):
     path: str
     sha256: str
     source: str = Field(description="the source name: the file's name unless one was given")
+    profile: str | None = Field(None, description="the import profile it was read with")
 
 
 class Summary(Schema):
@@ -243,6 +245,18 @@ class SyncRequest(Schema):
         max_length=200,
         pattern=r"^[^\x00-\x1f\x7f]*$",
         description="the source name of the files (default: each file's name)",
+    )
+    profile: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="the import profile to read the files with (default: the one whose "
+        "pattern matches each file's name, if any)",
+    )
+    sheet: StrictStr | StrictInt | None = Field(
+        None,
+        description="the XLSX sheet to read, by name or 1-based number (default: the "
+        "profile's, else the first)",
     )
     files: list[str] | None = Field(
         None,
@@ -499,6 +513,8 @@ def sync(request: HttpRequest, payload: SyncRequest | None = None) -> HttpRespon
             overwrite=payload.overwrite,
             max_remove=payload.max_remove,
             source_name=payload.source,
+            profile=payload.profile,
+            sheet=parse_sheet(payload.sheet),
             source="api",
             user=request.auth,  # type: ignore[attr-defined]
             lock_timeout=API_LOCK_TIMEOUT,

@@ -43,7 +43,7 @@ class RunOut(Schema):
     finished_at: str | None
     source: Literal["cli", "admin", "api", "edit", "revert"]
     user: str | None
-    files: list[dict[str, str]]
+    files: list[dict[str, str | None]]  # as a sync result's `sources`
     counts: dict[str, int]
     applied: bool
     errors: list[Any]

@@ -7,25 +7,38 @@ says where each row came from. Anything that makes a file unusable raises `LoadE
 from __future__ import annotations
 
 import csv
+import fnmatch
 import functools
 import hashlib
 import io
+import itertools
 import json
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from partners.exporting import unescape_column, unescape_formula
 from partners.fields import RECORD_FIELDS
+from partners.headers import (
+    HeaderError,
+    Mark,
+    Row,
+    collapse_count,
+    find_header,
+    matches,
+    read_header,
+    samples,
+    take_rows,
+    unknown_warning,
+)
+from partners.profiles import Profile, value_key
 
 FIELDS = RECORD_FIELDS
 FORMATS = {".csv": "csv", ".json": "json", ".xlsx": "xlsx", ".yaml": "yaml", ".yml": "yaml"}
 INPUT_GLOB = "partners_*"
-# Marker keys a loader puts in a row so that validation reports the problem with its line.
-RAGGED = "__ragged__"
-NOT_A_RECORD = "__not_a_record__"
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+SAMPLE_CHARS = 64 * 1024  # the text the delimiter is told from
 
 # How much work one input may cause, as multiples of PARTNERS_UPLOAD_MAX_BYTES (B, 10 MB by
 # default): a file is refused for what it would expand to, not for its size on disk. A CSV or
@@ -96,60 +109,70 @@ class Limits:
         )
 
 
-@dataclass(slots=True)
-class RawRow:
-    line: int
-    values: dict[str, Any]
-
-
 @dataclass
 class LoadedFile:
-    """One input file as rows. `position` says how `RawRow.line` counts: CSV physical lines
-    (header is line 1), XLSX sheet rows, or the 0-based record index of JSON and YAML."""
+    """One input file as columns: each field's values in row order, beside the rows' line
+    numbers. One representation for every format, which validation reads without asking
+    the loader anything (partners/records.py).
+
+    `position` says how `lines` count: CSV physical lines, XLSX sheet rows (both the file's
+    own, whatever was skipped above the header), or the 0-based record index of JSON/YAML.
+    """
 
     path: str
     sha256: str
     position: str  # "Line", "Row" or "Record"
-    rows: list[RawRow] = field(default_factory=list)
-    irregular: bool = False  # some row carries a RAGGED or NOT_A_RECORD marker
-    warnings: list[str] = field(default_factory=list)
-    # A regular CSV is kept as columns (field → values) with its line numbers instead of rows.
-    table: dict[str, list[str]] | None = None
-    table_lines: list[int] = field(default_factory=list)
-    # The fields a spreadsheet's header has (None for JSON and YAML, where each record says
-    # its own): a field the file does not have is never changed by it.
+    columns: dict[str, list[Any]] = field(default_factory=dict)  # field → a value per row
+    lines: list[int] = field(default_factory=list)
+    marks: dict[int, Mark] = field(default_factory=dict)  # row index → what is wrong with it
+    # The fields a spreadsheet's header (and its profile's constants) give every row; None
+    # for JSON and YAML, where `keys` says which fields each record has.
     header: tuple[str, ...] | None = None
-    source: str = ""  # the source name: the file's name unless the caller names one
+    keys: list[frozenset[str]] | None = None
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""  # the source name: the profile's, else the file's name, unless given
+    profile: str | None = None  # the profile the file was read with
+    # What else the rows depend on (the profile's rules, a chosen sheet): a sha256, or "".
+    read_with: str = ""
 
-    def raw_rows(self) -> list[RawRow]:
-        if self.table is not None and not self.rows:
-            names = list(self.table)
-            self.rows = [
-                RawRow(line, dict(zip(names, values, strict=True)))
-                for line, *values in zip(self.table_lines, *self.table.values(), strict=True)
-            ]
-        return self.rows
-
-    def column(self, name: str) -> list[Any]:
-        if self.table is not None:
-            return self.table.get(name) or [None] * len(self.table_lines)
-        return [row.values.get(name) for row in self.rows]
-
-    def lines(self) -> list[int]:
-        return self.table_lines if self.table is not None else [row.line for row in self.rows]
+    def __len__(self) -> int:
+        return len(self.lines)
 
 
-def default_inputs(input_dir: Path) -> list[Path]:
+def default_inputs(input_dir: Path, patterns: Sequence[str] = ()) -> list[Path]:
+    """The folder's `partners_*` files and the files an import profile's pattern matches
+    (case-insensitively), in sorted order."""
     if not input_dir.is_dir():
         return []
+    lowered = [pattern.casefold() for pattern in patterns]
     return sorted(
         path
-        for path in input_dir.glob(INPUT_GLOB)
-        if path.suffix.lower() in FORMATS and path.is_file()
+        for path in input_dir.iterdir()
+        if path.suffix.lower() in FORMATS
+        and path.is_file()
+        and (
+            fnmatch.fnmatchcase(path.name, INPUT_GLOB)
+            or any(fnmatch.fnmatchcase(path.name.casefold(), p) for p in lowered)
+        )
     )
 
 
-def load_path(path: Path, display: str | None = None) -> LoadedFile:
+@dataclass(frozen=True)
+class Reading:
+    """How to read one file beyond its format: the profile it is read with (its columns,
+    constants, value maps, sheet, header row, delimiter) and a sheet chosen for this run."""
+
+    profile: Profile | None = None
+    sheet: str | int | None = None
+
+    @property
+    def chosen_sheet(self) -> str | int | None:
+        if self.sheet is not None:
+            return self.sheet
+        return self.profile.sheet if self.profile else None
+
+
+def load_path(path: Path, display: str | None = None, reading: Reading | None = None) -> LoadedFile:
     shown = display or str(path)
     limits = Limits.from_settings()
     try:
@@ -164,39 +187,153 @@ def load_path(path: Path, display: str | None = None) -> LoadedFile:
         raise LoadError(shown, "is a directory") from None
     except OSError as exc:
         raise LoadError(shown, exc.strerror or str(exc)) from None
-    return load_bytes(data, shown, limits=limits)
+    return load_bytes(data, shown, limits=limits, reading=reading)
 
 
 def load_bytes(
-    data: bytes, name: str, fmt: str | None = None, limits: Limits | None = None
+    data: bytes,
+    name: str,
+    fmt: str | None = None,
+    limits: Limits | None = None,
+    reading: Reading | None = None,
 ) -> LoadedFile:
     """Parse `data` by `fmt`, or by the extension of `name`, within `limits` (default: from
-    PARTNERS_UPLOAD_MAX_BYTES)."""
-    fmt = fmt or FORMATS.get(Path(name).suffix.lower())
-    if fmt is None:
-        allowed = ", ".join(sorted(FORMATS))
-        raise LoadError(name, f"unsupported format (use one of {allowed})")
+    PARTNERS_UPLOAD_MAX_BYTES), read as `reading` says (default: no profile, first sheet)."""
+    fmt = _format(name, fmt)
     limits = limits or Limits.from_settings()
+    reading = reading or Reading()
     digest = hashlib.sha256(data).hexdigest()
     loaders = {"csv": _load_csv, "json": _load_json, "xlsx": _load_xlsx, "yaml": _load_yaml}
     try:
-        if fmt in loaders:
-            _check_kind(data, name, fmt)
-            loaded = loaders[fmt](data, name, digest, limits)
-            _check_records(loaded, name, limits)
-            # An empty export (only a header, say) is a mistake, never "no partners left":
-            # with --prune it would remove every record.
-            if not loaded.rows and not loaded.table_lines:
-                raise LoadError(name, "has no records")
-            loaded.source = Path(name).name
-            return loaded
+        _check_kind(data, name, fmt)
+        loaded = loaders[fmt](data, name, digest, limits, reading)
+        _check_records(loaded, name, limits)
+        # An empty export (only a header, say) is a mistake, never "no partners left":
+        # with --prune it would remove every record.
+        if not loaded.lines:
+            raise LoadError(name, "has no records")
+        profile = reading.profile
+        if profile is not None:
+            _apply_profile(loaded, profile)
+        loaded.source = profile.name if profile else Path(name).name
+        loaded.profile = profile.name if profile else None
+        if reading != Reading():
+            loaded.read_with = hashlib.sha256(repr(reading).encode()).hexdigest()
+        return loaded
     except LoadError:
         raise
+    except HeaderError as exc:
+        raise LoadError(name, str(exc)) from None
     except (RecursionError, MemoryError):
         raise LoadError(name, "nested too deeply") from None
     except Exception as exc:  # a parser's own error: say it, never a traceback
         raise LoadError(name, f"not valid {fmt.upper()}: {_first_line(exc)}") from None
-    raise LoadError(name, f"unsupported format {fmt!r}")
+
+
+def _format(name: str, fmt: str | None) -> str:
+    fmt = fmt or FORMATS.get(Path(name).suffix.lower())
+    if fmt is None:
+        allowed = ", ".join(sorted(FORMATS))
+        raise LoadError(name, f"unsupported format (use one of {allowed})")
+    if fmt not in FORMATS.values():
+        raise LoadError(name, f"unsupported format {fmt!r}")
+    return fmt
+
+
+def _apply_profile(loaded: LoadedFile, profile: Profile) -> None:
+    """A profile's constants (every row) and value maps (per field), applied before any
+    rule, so normalization and validation stay the one path. A constant is stated by the
+    file, as a column would be."""
+    count = len(loaded.lines)
+    for name, value in profile.constants:
+        loaded.columns[name] = [value] * count
+    if loaded.header is not None:
+        extra = [n for n, _ in profile.constants if n not in loaded.header]
+        loaded.header = (*loaded.header, *extra)
+    elif loaded.keys is not None:
+        added = frozenset(n for n, _ in profile.constants)
+        interned: dict[frozenset[str], frozenset[str]] = {}
+        loaded.keys = [interned.setdefault(k | added, k | added) for k in loaded.keys]
+    for name, table in profile.value_maps().items():
+        column = loaded.columns.get(name)
+        if not column:
+            continue
+        # Optimization: each distinct value is looked up once, not each cell.
+        found = dict.fromkeys(v for v in column if isinstance(v, str))
+        replace = {v: table[value_key(v)] for v in found if value_key(v) in table}
+        if replace:
+            loaded.columns[name] = [replace.get(v, v) if isinstance(v, str) else v for v in column]
+
+
+@dataclass
+class Columns:
+    """A spreadsheet's header as the admin's mapping step shows it: each column's label with
+    its first values, the row the header is on, and the warnings reading it gave."""
+
+    labels: list[str]
+    samples: dict[str, list[Any]]
+    line: int
+    position: str
+    warnings: list[str]
+
+
+def read_columns(
+    data: bytes, name: str, fmt: str | None = None, reading: Reading | None = None
+) -> Columns:
+    """The header and first values of a CSV or XLSX file, found as a sync finds them (the
+    same search, sheet and delimiter), without reading the rest. LoadError when unusable."""
+    fmt = _format(name, fmt)
+    if fmt not in ("csv", "xlsx"):
+        raise LoadError(name, f"{fmt.upper()} has no columns to map; each record names its fields")
+    limits = Limits.from_settings()
+    reading = reading or Reading()
+    try:
+        _check_kind(data, name, fmt)
+        if fmt == "csv":
+            source: Any = _csv_source(data, name, limits, reading.profile)
+            return _columns(source, name, reading.profile)
+        from partners.sheets import open_sheet
+
+        with open_sheet(data, name, limits, reading.chosen_sheet) as sheet_source:
+            return _columns(sheet_source, name, reading.profile)
+    except LoadError:
+        raise
+    except HeaderError as exc:
+        raise LoadError(name, str(exc)) from None
+    except Exception as exc:
+        raise LoadError(name, f"not valid {fmt.upper()}: {_first_line(exc)}") from None
+
+
+def _columns(source: Any, name: str, profile: Profile | None) -> Columns:
+    index, head = find_header(source.rows(), profile, source.position)
+    if not head:
+        raise LoadError(name, "has no header")
+    header = read_header(head, index, name, source.position, profile)
+    below = itertools.chain(head[index + 1 :], source.rest(head[-1][0], len(header.labels)))
+    first = samples(header, below)
+    warnings = [*source.warnings, *header.warnings]
+    return Columns(header.labels, first, header.line, source.position, warnings)
+
+
+def read_table(loaded: LoadedFile, source: Any, profile: Profile | None) -> None:
+    """A spreadsheet (`source`: CSV or XLSX rows) into `loaded`: its header found and its
+    rows below turned into columns."""
+    index, head = find_header(source.rows(), profile, source.position)
+    loaded.warnings += source.warnings
+    if not head:
+        return
+    header = read_header(head, index, loaded.path, source.position, profile)
+    loaded.warnings += header.warnings
+    loaded.header = tuple(header.positions.values())
+    rows = itertools.chain(head[index + 1 :], source.rest(head[-1][0], header.width))
+    take_rows(
+        loaded,
+        header,
+        rows,
+        text=source.text,
+        ragged=source.text,
+        mark=source.mark,
+    )
 
 
 def _type_name(value: object) -> str:
@@ -222,13 +359,6 @@ def collapse(warnings: list[str], kept: int = WARNINGS_PER_KIND) -> list[str]:
     """The first `kept` warnings of one kind, then one line for the rest: a file with a
     million repeated rows gives a readable list, not a million lines."""
     return collapse_count(warnings[:kept], len(warnings))
-
-
-def collapse_count(first: list[str], count: int) -> list[str]:
-    """`first` (some warnings of one kind) and a line for the rest of the `count`."""
-    if count <= len(first):
-        return first
-    return [*first, f"… and {count - len(first):,} more like this"]
 
 
 def decode_text(data: bytes, name: str) -> tuple[str, list[str]]:
@@ -340,68 +470,120 @@ def _check_text(data: bytes, name: str, limits: Limits) -> None:
 
 
 def _check_records(loaded: LoadedFile, name: str, limits: Limits) -> None:
-    count = len(loaded.table_lines) or len(loaded.rows)
+    count = len(loaded.lines)
     if count > limits.records:
         what = f"the file has {count:,} records"
         raise limits.exceeded(name, what, limits.records, f"1/{BYTES_PER_RECORD} of")
 
 
-def _header_index(headers: Sequence[object], name: str) -> tuple[dict[int, str], list[str]]:
-    """Map column positions to known field names; unknown columns become one warning."""
-    known: dict[int, str] = {}
-    unknown: list[str] = []
-    for position, header in enumerate(headers):
-        label = "" if header is None else str(header).strip()
-        key = label.casefold()
-        if key in FIELDS:
-            if key in known.values():
-                raise LoadError(name, f"column {key!r} appears twice in the header")
-            known[position] = key
-        elif label:
-            unknown.append(label)
-    warnings = []
-    if unknown:
-        warnings.append(_unknown_warning(name, unknown))
-    return known, warnings
+class _CsvSource:
+    """A CSV's rows for `read_table`: non-blank records with the physical line each starts
+    on, read as the text is decoded (no list of raw rows, no second copy of the text)."""
+
+    position = "Line"
+    text = True
+    mark = None
+
+    def __init__(self, stream: Any, name: str, delimiter: str, warnings: list[str]) -> None:
+        self.name = name
+        self.reader = csv.reader(stream, delimiter=delimiter, strict=True)
+        self.warnings = warnings
+        self.iterator = self._records()
+
+    def _records(self) -> Iterator[Row]:
+        reader = self.reader
+        previous = 0
+        try:
+            for row in reader:
+                if any(row):
+                    yield previous + 1, row
+                previous = reader.line_num
+        except csv.Error as exc:
+            raise LoadError(self.name, f"line {reader.line_num}: {exc}") from None
+
+    def rows(self) -> Iterator[Row]:
+        return self.iterator
+
+    def rest(self, after: int, width: int) -> Iterator[Row]:
+        return self.iterator  # one pass: the reader goes on from the header
 
 
-def _unknown_warning(name: str, unknown: Iterable[str]) -> str:
-    listed = ", ".join(repr(u) for u in unknown)
-    return f"{name}: ignored unknown columns {listed}; allowed columns are {', '.join(FIELDS)}"
-
-
-def _load_csv(data: bytes, name: str, digest: str, limits: Limits) -> LoadedFile:
-    _check_text(data, name, limits)
-    text, warnings = decode_text(data, name)
-    if "\x00" in text:
-        raise LoadError(name, "contains NUL bytes; is it a CSV file?")
-    if text.lstrip()[:1] in ("{", "[") and _is_json(text):
-        raise LoadError(name, "looks like JSON, not CSV; choose JSON")
-    loaded = LoadedFile(name, digest, "Line", warnings=warnings)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _load_csv(data: bytes, name: str, digest: str, limits: Limits, reading: Reading) -> LoadedFile:
     try:
-        headers = next(reader, None)
-        if headers is None:
-            return loaded
-        columns, header_warnings = _header_index(headers, name)
-        loaded.warnings += header_warnings
-        loaded.header = tuple(columns.values())
-        width = len(headers)
-        records = list(reader)
-        if reader.line_num == len(records) + 1:
-            # Optimization: no record spans lines, so record i is on line i + 2 and the file
-            # can be kept as columns; parsing row by row costs twice as long.
-            kept = [(i + 2, r) for i, r in enumerate(records) if any(r)]
-            if all(len(r) == width for _, r in kept):
-                loaded.table_lines = [line for line, _ in kept]
-                loaded.table = {
-                    col: unescape_column([r[i] for _, r in kept]) for i, col in columns.items()
-                }
-                return loaded
-        _csv_rows(loaded, text, columns, width)
-    except csv.Error as exc:
-        raise LoadError(name, f"line {reader.line_num}: {exc}") from None
-    return loaded
+        loaded = LoadedFile(name, digest, "Line")
+        read_table(loaded, _csv_source(data, name, limits, reading.profile), reading.profile)
+        return loaded
+    except UnicodeDecodeError:
+        # Not UTF-8 after all: read again line by line (see `decode_text`).
+        loaded = LoadedFile(name, digest, "Line")
+        source = _csv_source(data, name, limits, reading.profile, utf8=False)
+        read_table(loaded, source, reading.profile)
+        return loaded
+
+
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _csv_source(
+    data: bytes, name: str, limits: Limits, profile: Profile | None, utf8: bool = True
+) -> _CsvSource:
+    """The file's text as a stream and its delimiter. UTF-8 is decoded as it is read (a
+    UnicodeDecodeError on the way means: not UTF-8, try again with `utf8=False`); UTF-16 and
+    text that is not UTF-8 are decoded whole (`decode_text`)."""
+    _check_text(data, name, limits)
+    warnings: list[str] = []
+    stream: Any
+    if utf8 and not data.startswith(UTF16_BOMS):
+        if b"\x00" in data:
+            raise LoadError(name, "contains NUL bytes; is it a CSV file?")
+        sample = data[:SAMPLE_CHARS].decode("utf-8-sig", errors="ignore")
+        if sample.lstrip()[:1] in ("{", "[") and _is_json(data.decode("utf-8-sig")):
+            raise LoadError(name, "looks like JSON, not CSV; choose JSON")
+        stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+        whole = len(data) <= SAMPLE_CHARS
+    else:
+        text, warnings = decode_text(data, name)
+        if "\x00" in text:
+            raise LoadError(name, "contains NUL bytes; is it a CSV file?")
+        if text.lstrip()[:1] in ("{", "[") and _is_json(text):
+            raise LoadError(name, "looks like JSON, not CSV; choose JSON")
+        sample = text[:SAMPLE_CHARS]
+        stream = io.StringIO(text, newline="")
+        whole = len(text) <= SAMPLE_CHARS
+    delimiter = profile.delimiter if profile and profile.delimiter else None
+    if delimiter is None:
+        delimiter = detect_delimiter(sample, profile, whole)
+        if delimiter != ",":
+            warnings.append(
+                f"{name}: read as {DELIMITERS[delimiter]}-separated: its columns are "
+                f"separated by {delimiter!r}, not commas"
+            )
+    return _CsvSource(stream, name, delimiter, warnings)
+
+
+def detect_delimiter(sample: str, profile: Profile | None = None, whole: bool = True) -> str:
+    """The delimiter of the first rows: the one whose rows name the most fields, synonyms or
+    profile columns (a comma on a tie); with no header to go by, the one that splits the
+    first row into the most columns."""
+    if not whole:
+        sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
+    mapped = profile.mapped() if profile else {}
+    best, best_score = ",", 0
+    widths: dict[str, int] = {}
+    for delimiter in DELIMITERS:
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, strict=True)
+        try:
+            rows = [row for row in itertools.islice(reader, 200) if any(row)][:20]
+        except csv.Error:
+            continue
+        score = max((matches(row, mapped) for row in rows), default=0)
+        if score > best_score:
+            best, best_score = delimiter, score
+        widths[delimiter] = len(rows[0]) if rows else 0
+    if best_score or widths.get(",", 0) > 1:
+        return best
+    widest = max(widths, key=lambda d: widths[d], default=",")
+    return widest if widths.get(widest, 0) > 1 else ","
 
 
 def _is_json(text: str) -> bool:
@@ -410,21 +592,6 @@ def _is_json(text: str) -> bool:
     except (ValueError, RecursionError):
         return False
     return True
-
-
-def _csv_rows(loaded: LoadedFile, text: str, columns: dict[int, str], width: int) -> None:
-    """Row by row, following physical lines: for records that span lines or ragged rows."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    next(reader)
-    line = reader.line_num + 1
-    for row in reader:
-        if any(row):
-            values = {col: unescape_formula(row[i]) for i, col in columns.items() if i < len(row)}
-            if len(row) > width and any(cell.strip() for cell in row[width:]):
-                values[RAGGED] = f"{len(row)} fields but the header has {width}"
-                loaded.irregular = True
-            loaded.rows.append(RawRow(line, values))
-        line = reader.line_num + 1
 
 
 def _reject_constant(value: str) -> Any:
@@ -440,7 +607,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _load_json(data: bytes, name: str, digest: str, limits: Limits) -> LoadedFile:
+def _load_json(data: bytes, name: str, digest: str, limits: Limits, reading: Reading) -> LoadedFile:
     _check_text(data, name, limits)
     text, warnings = decode_text(data, name)
     if not text.strip():
@@ -508,7 +675,7 @@ def _yaml_loader() -> type:
     return NoAliasLoader
 
 
-def _load_yaml(data: bytes, name: str, digest: str, limits: Limits) -> LoadedFile:
+def _load_yaml(data: bytes, name: str, digest: str, limits: Limits, reading: Reading) -> LoadedFile:
     _check_text(data, name, limits)
     text, warnings = decode_text(data, name)
     if not text.strip():
@@ -543,22 +710,30 @@ def _from_document(
         what = f"the file has {len(records):,} records"
         raise limits.exceeded(name, what, limits.records, f"1/{BYTES_PER_RECORD} of")
     loaded = LoadedFile(name, digest, "Record", warnings=warnings)
+    columns: dict[str, list[Any]] = {f: [] for f in FIELDS}
+    keys: list[frozenset[str]] = []
+    interned: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct set of keys
     unknown: dict[str, None] = {}
     for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            loaded.rows.append(RawRow(index, {NOT_A_RECORD: _type_name(record)}))
-            loaded.irregular = True
-            continue
         values: dict[str, Any] = {}
-        for key, value in record.items():
-            folded = str(key).strip().casefold()
-            if folded in FIELDS:
-                values[folded] = value
-            else:
-                unknown[str(key)] = None
-        loaded.rows.append(RawRow(index, values))
+        if not isinstance(record, dict):
+            message = f"expected an object, not {_type_name(record)}"
+            loaded.marks[index] = Mark(message, alone=True)
+        else:
+            for key, value in record.items():
+                folded = str(key).strip().casefold()
+                if folded in FIELDS:
+                    values[folded] = value
+                else:
+                    unknown[str(key)] = None
+        for name_, column in columns.items():
+            column.append(values.get(name_))
+        found = frozenset(values)
+        keys.append(interned.setdefault(found, found))
+        loaded.lines.append(index)
+    loaded.columns, loaded.keys = columns, keys
     if unknown:
-        loaded.warnings.append(_unknown_warning(name, unknown))
+        loaded.warnings.append(unknown_warning(name, unknown))
     return loaded
 
 
@@ -576,7 +751,7 @@ def _store_records(document: dict[str, Any], name: str) -> list[Any]:
     return records
 
 
-def _check_zip(data: bytes, name: str, limits: Limits) -> None:
+def check_zip(data: bytes, name: str, limits: Limits) -> None:
     """Refuse an XLSX that would inflate too far before any XML is parsed. The sizes in the
     zip's directory bound what `zipfile` will inflate (it stops there and checks the CRC)."""
     try:
@@ -611,84 +786,12 @@ def _is_text(data: bytes) -> bool:
     return bool(data.strip())
 
 
-def _load_xlsx(data: bytes, name: str, digest: str, limits: Limits) -> LoadedFile:
-    """The first sheet in workbook order (not the "active" one, which depends on where the
-    last person clicked), streamed: nothing of the sheet is held but the rows read."""
-    _check_zip(data, name, limits)
-    import openpyxl
+def _load_xlsx(data: bytes, name: str, digest: str, limits: Limits, reading: Reading) -> LoadedFile:
+    from partners.sheets import open_sheet
 
-    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        if not book.worksheets:
-            raise LoadError(name, "has no worksheet")
-        sheet = book.worksheets[0]
-        # The file's <dimension> may claim any size; read what the sheet really holds.
-        sheet.reset_dimensions()
-        loaded = LoadedFile(name, digest, "Row")
-        _read_sheet(sheet, loaded, limits)
-    finally:
-        book.close()
-    if not loaded.rows:
-        raise LoadError(name, f"sheet {sheet.title!r} has no records")
+    loaded = LoadedFile(name, digest, "Row")
+    with open_sheet(data, name, limits, reading.chosen_sheet) as source:
+        read_table(loaded, source, reading.profile)
+    if not loaded.lines:
+        raise LoadError(name, f"sheet {source.title!r} has no records")
     return loaded
-
-
-def _blank(row: tuple[Any, ...]) -> bool:
-    return row.count(None) + row.count("") == len(row)
-
-
-def _read_sheet(sheet: Any, loaded: LoadedFile, limits: Limits) -> None:
-    """Rows after the header (the first row with a value), as far as the header's last known
-    column, within the limits.
-
-    openpyxl's read-only reader yields one shared tuple for every row missing from the file
-    and pads each row it has to the requested width: missing rows are skipped by identity,
-    the width is cut at the header's last known column, and every row read counts its width
-    against the cell limit, so a sparse sheet costs what it holds.
-    """
-    name = loaded.path
-    cells = 0
-    header: tuple[Any, ...] | None = None
-    start = 1
-    for start, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-        cells += len(row)
-        if start > SHEET_MAX_ROWS or cells > limits.cells:
-            _sheet_too_big(name, start, limits)
-        if not _blank(row):
-            header = row
-            break
-    if header is None:
-        return
-    columns, loaded.warnings = _header_index(header, name)
-    loaded.header = tuple(columns.values())
-    width = max(columns, default=0) + 1
-    missing: Any = None
-    text = 0
-    rows = sheet.iter_rows(min_row=start + 1, max_col=width, values_only=True)
-    for number, row in enumerate(rows, start=start + 1):
-        if number > SHEET_MAX_ROWS:
-            _sheet_too_big(name, number, limits)
-        if row is missing:
-            continue
-        cells += width
-        if cells > limits.cells:
-            _sheet_too_big(name, number, limits)
-        if _blank(row):
-            missing = row
-            continue
-        values = {col: unescape_formula(row[i]) for i, col in columns.items()}
-        text += sum(len(v) for v in values.values() if isinstance(v, str))
-        if text > limits.text:
-            what = f"too much text by row {number:,} (is a long value in every row?)"
-            raise limits.exceeded(name, what, limits.text, f"{TEXT_PER_BYTE} ×")
-        loaded.rows.append(RawRow(number, values))
-        if len(loaded.rows) > limits.records:
-            what = f"too many records by row {number:,}"
-            raise limits.exceeded(name, what, limits.records, f"1/{BYTES_PER_RECORD} of")
-
-
-def _sheet_too_big(name: str, row: int, limits: Limits) -> None:
-    if row > SHEET_MAX_ROWS:
-        raise LoadError(name, f"the sheet has rows past a sheet's last row ({SHEET_MAX_ROWS:,})")
-    what = f"too many cells by row {row:,} (rows × the header's columns)"
-    raise limits.exceeded(name, what, limits.cells, f"1/{BYTES_PER_CELL} of")

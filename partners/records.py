@@ -24,14 +24,8 @@ from partners.fields import (
     REQUIRED,
     TIMES,
 )
-from partners.loaders import (
-    NOT_A_RECORD,
-    RAGGED,
-    WARNINGS_PER_KIND,
-    LoadedFile,
-    _type_name,
-    collapse_count,
-)
+from partners.headers import collapse_count
+from partners.loaders import WARNINGS_PER_KIND, LoadedFile, _type_name
 from partners.normalize import (
     clean,
     format_timestamp,
@@ -253,8 +247,8 @@ def _plain_columns(loaded: LoadedFile) -> Columns | None:
     returns None and goes row by row through `normalize_row`, which applies the same rules
     with messages.
     """
-    required: list[list[Any]] = [loaded.column(f) for f in REQUIRED]
-    optional: list[list[Any]] = [loaded.column(f) for f in OPTIONAL]
+    required: list[list[Any]] = [_column(loaded, f) for f in REQUIRED]
+    optional: list[list[Any]] = [_column(loaded, f) for f in OPTIONAL]
     try:
         joined = "".join(["".join(col) for col in required])
         joined += "".join(["".join(["" if x is None else x for x in col]) for col in optional])
@@ -272,7 +266,7 @@ def _plain_columns(loaded: LoadedFile) -> Columns | None:
             return None
     times: list[list[Any]] = []
     for label in ("created_at", "updated_at"):
-        given = loaded.column(label)
+        given = _column(loaded, label)
         if any(x is not None for x in given):
             try:
                 given = [_timestamp(x, label) for x in given]
@@ -281,6 +275,12 @@ def _plain_columns(loaded: LoadedFile) -> Columns | None:
         times.append(given)
     names, tiers, programs, oems = required
     return (names, list(map(normalize_tier, tiers)), programs, oems, *optional, *times)
+
+
+def _column(loaded: LoadedFile, name: str) -> list[Any]:
+    """A field's values, None in every row for a field the file does not have."""
+    found = loaded.columns.get(name)
+    return [None] * len(loaded.lines) if found is None else found
 
 
 def _all_nfc(columns: list[list[Any]]) -> bool:
@@ -297,7 +297,7 @@ def _shared_fields(loaded: LoadedFile) -> frozenset[str] | None:
     when every record has the same ones (None when they differ: then record by record)."""
     if loaded.header is not None:
         return EVERY_FIELD & frozenset(loaded.header)
-    keys = {frozenset(row.values) for row in loaded.rows}
+    keys = set(loaded.keys or ())
     return EVERY_FIELD & keys.pop() if len(keys) == 1 else None
 
 
@@ -306,27 +306,28 @@ def _checked_rows(loaded: LoadedFile, built: Built) -> Columns:
     kept: list[list[Any]] = [[] for _ in range(10)]
     numbers_are_text = loaded.position == "Row"  # spreadsheet cells
     header = None if loaded.header is None else EVERY_FIELD & frozenset(loaded.header)
+    names = list(loaded.columns)
     stated_sets: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct set
-    for row in loaded.raw_rows():
-        values = row.values
-        if NOT_A_RECORD in values:
-            message = f"expected an object, not {values[NOT_A_RECORD]}"
-            built.error(Problem(loaded.path, loaded.position, row.line, None, message))
+    where = loaded.path, loaded.position
+    for index, (line, *cells) in enumerate(
+        zip(loaded.lines, *loaded.columns.values(), strict=True)
+    ):
+        mark = loaded.marks.get(index)
+        if mark is not None and mark.alone:
+            built.error(Problem(*where, line, None, mark.message))
             continue
-        out, problems = normalize_row(values, numbers_are_text)
-        if RAGGED in values:
-            problems.append((None, f"has {values[RAGGED]}"))
+        out, problems = normalize_row(dict(zip(names, cells, strict=True)), numbers_are_text)
+        if mark is not None:
+            problems.append((None, mark.message))
         if problems:
             for name, message in problems:
-                built.error(Problem(loaded.path, loaded.position, row.line, name, message))
+                built.error(Problem(*where, line, name, message))
             continue
         stated = header
         if stated is None:  # a JSON or YAML record states the keys it has
-            found = EVERY_FIELD & frozenset(values)
+            found = EVERY_FIELD & loaded.keys[index] if loaded.keys else EVERY_FIELD
             stated = stated_sets.setdefault(found, found)
-        for column, value in zip(
-            kept, [*(out[f] for f in ALL_FIELDS), row.line, stated], strict=True
-        ):
+        for column, value in zip(kept, [*(out[f] for f in ALL_FIELDS), line, stated], strict=True):
             column.append(value)
     return tuple(kept)
 
@@ -372,9 +373,9 @@ def build_records(
     for loaded in files:
         built.warnings += loaded.warnings
         shared = _shared_fields(loaded)
-        columns = None if loaded.irregular or shared is None else _plain_columns(loaded)
+        columns = None if loaded.marks or shared is None else _plain_columns(loaded)
         if columns is not None and shared is not None:
-            columns = (*columns, loaded.lines(), [shared] * len(columns[0]))
+            columns = (*columns, loaded.lines, [shared] * len(columns[0]))
         else:
             columns = _checked_rows(loaded, built)
         names, tiers, programs, oems, pocs, notes, created, updated, lines, stated_ = columns

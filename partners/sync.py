@@ -21,11 +21,12 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from partners import db, ledger
+from partners import profiles as profile_rules
 from partners import sources as sourcebase
 from partners.allocation import bulk_allocation
 from partners.diff import Plan
 from partners.fields import COMPARED
-from partners.loaders import FORMATS, LoadedFile, LoadError, default_inputs, load_path
+from partners.loaders import FORMATS, LoadedFile, LoadError, Reading, default_inputs, load_path
 from partners.locking import SyncBusy, sync_lock
 from partners.merge import merge, removable, stated_by
 from partners.normalize import format_timestamp, identity_key
@@ -72,7 +73,7 @@ class StaleState(Refused):
 class SyncResult:
     dry_run: bool
     prune: bool
-    sources: list[dict[str, str]]
+    sources: list[dict[str, str | None]]
     plan: Plan = field(default_factory=Plan)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -148,30 +149,68 @@ def check_input(path: Path) -> Path:
 
 
 def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
-    """The files to load: `paths` (a folder means its `partners_*` files) or every
-    `partners_*` file in PARTNERS_INPUT_DIR. InputError when there are none or one is a
-    symlink."""
+    """The files to load: `paths` (a folder means its inputs) or every input in
+    PARTNERS_INPUT_DIR: its `partners_*` files and the files an import profile's pattern
+    matches. InputError when there are none or one is a symlink."""
     if not paths:
         folder = Path(settings.PARTNERS_INPUT_DIR)
-        found = default_inputs(folder)
+        found = default_inputs(folder, _patterns())
         if not found:
-            patterns = "/".join(FORMATS)
+            suffixes = "/".join(FORMATS)
             raise InputError(
-                f"No input files: no partners_*{{{patterns}}} in {_shown_folder(folder)}"
+                f"No input files: no partners_*{{{suffixes}}} in {_shown_folder(folder)}"
             )
         return [check_input(path) for path in found]
     resolved: list[Path] = []
     for given in paths:
         path = check_input(Path(given))
-        resolved += default_inputs(path) if path.is_dir() else [path]
+        resolved += default_inputs(path, _patterns()) if path.is_dir() else [path]
     if not resolved:
         shown = ", ".join(_shown_folder(Path(p)) for p in paths)
         raise InputError(f"No input files in {shown}")
     return [check_input(path) for path in resolved]
 
 
-def load_inputs(paths: Sequence[str | Path] | None) -> list[LoadedFile]:
-    return [load_path(path, display_path(path)) for path in resolve_inputs(paths)]
+def _patterns() -> list[str]:
+    return [p.pattern for p in profile_rules.all_profiles() if p.pattern]
+
+
+def load_inputs(
+    paths: Sequence[str | Path] | None,
+    profile: profile_rules.Profile | None = None,
+    sheet: str | int | None = None,
+) -> list[LoadedFile]:
+    """Each file read with `profile`, else with the profile whose pattern matches its name.
+    Profiles are read once a file is there to read, so a missing file is named first."""
+    known: list[profile_rules.Profile] | None = None
+    loaded = []
+    for path in resolve_inputs(paths):
+        chosen = profile
+        if chosen is None and path.is_file():
+            known = profile_rules.all_profiles() if known is None else known
+            chosen = profile_rules.for_file(path.name, known)
+        loaded.append(load_path(path, display_path(path), Reading(chosen, sheet)))
+    return loaded
+
+
+def find_profile(name: str | None) -> profile_rules.Profile | None:
+    """The profile named `name` (None: none); InputError naming it when there is none."""
+    if name is None:
+        return None
+    found = profile_rules.get(name)
+    if found is None:
+        raise InputError(f"No profile named {name!r}")
+    return found
+
+
+def source_entry(loaded: LoadedFile) -> dict[str, str | None]:
+    """A file as results and sync runs list it (`profile` last: a key added later)."""
+    return {
+        "path": loaded.path,
+        "sha256": loaded.sha256,
+        "source": loaded.source,
+        "profile": loaded.profile,
+    }
 
 
 class Fingerprint:
@@ -187,6 +226,8 @@ class Fingerprint:
         self.digest = hashlib.sha256(catalog.encode())
         for loaded in files:
             self.digest.update(loaded.sha256.encode())
+            if loaded.read_with:  # read another way (a profile changed): another input
+                self.digest.update(loaded.read_with.encode())
 
     def add(self, values: list[tuple[Any, ...]]) -> None:
         """(id, updated_at, *COMPARED) of the next rows. Optimization: each chunk is encoded
@@ -251,7 +292,7 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
     result = SyncResult(
         dry_run=dry_run,
         prune=options.removes,
-        sources=[{"path": f.path, "sha256": f.sha256, "source": f.source} for f in files],
+        sources=[source_entry(f) for f in files],
         errors=built.errors,
         warnings=built.warnings,
         near=built.near,
@@ -314,7 +355,9 @@ class _Counted:
 def _source_digests(files: list[LoadedFile], aliases: dict[str, str]) -> dict[str, str]:
     shas: dict[str, list[str]] = {}
     for loaded in files:
-        shas.setdefault(loaded.source, []).append(loaded.sha256)
+        # A file read with other rules (its profile changed) states other values.
+        read = f"{loaded.sha256}:{loaded.read_with}" if loaded.read_with else loaded.sha256
+        shas.setdefault(loaded.source, []).append(read)
     return {name: sourcebase.digest(found, aliases) for name, found in shas.items()}
 
 
@@ -393,6 +436,8 @@ def run_sync(
     overwrite: bool = False,
     max_remove: int | None = None,
     source_name: str | None = None,
+    profile: str | None = None,
+    sheet: str | int | None = None,
     source: str = "cli",
     user: Any = None,
     lock_timeout: float | None = None,
@@ -400,8 +445,10 @@ def run_sync(
     on_stage: Callable[[str], None] | None = None,
 ) -> SyncResult:
     """Sync `files` (already loaded, e.g. an upload) or the files at `paths` (default: every
-    `partners_*` file in PARTNERS_INPUT_DIR). `source_name` names the source of every file
-    (default: each file's name); `source` is the door (cli, admin, api).
+    input in PARTNERS_INPUT_DIR). `profile` names the import profile the files are read with
+    (default: the one whose pattern matches each file's name, if any) and `sheet` the XLSX
+    sheet for this run; `source_name` names the source of every file (default: the profile's
+    name, else each file's name); `source` is the door (cli, admin, api).
 
     Raises InputError or LoadError for unusable input, SyncBusy when the lock is not had in
     time, StaleState when `expected_fingerprint` (from a dry run) no longer matches, and
@@ -411,13 +458,13 @@ def run_sync(
     """
     stage = on_stage or (lambda name: None)
     started = timezone.now()
-    sources: list[dict[str, str]] = []
+    sources: list[dict[str, str | None]] = []
     options = Options(prune, prune_all, overwrite, max_remove)
     with bulk_allocation():
         try:
             if files is None:
                 stage("Loading")
-                files = load_inputs(paths)
+                files = load_inputs(paths, find_profile(profile), sheet)
         except (InputError, LoadError) as exc:
             if apply:
                 _failed_run(started, source, user, sources, [str(exc)])
@@ -425,7 +472,7 @@ def run_sync(
         if source_name:
             for each in files:
                 each.source = source_name
-        sources = [{"path": f.path, "sha256": f.sha256, "source": f.source} for f in files]
+        sources = [source_entry(f) for f in files]
         loaded = files
         now = format_timestamp(started)
 
@@ -452,7 +499,7 @@ def applying_run(
     *,
     source: str,
     user: Any,
-    sources: list[dict[str, str]],
+    sources: list[dict[str, str | None]],
     started: datetime | None = None,
     lock_timeout: float | None = None,
     expected_fingerprint: str | None = None,
@@ -563,7 +610,7 @@ def _failed_run(
     started: datetime,
     source: str,
     user: Any,
-    sources: list[dict[str, str]],
+    sources: list[dict[str, str | None]],
     errors: list[str],
     reverts: int | None = None,
 ) -> None:

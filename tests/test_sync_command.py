@@ -341,7 +341,7 @@ def test_json_format_prints_the_error_as_json_when_the_store_cannot_be_written(
 @pytest.mark.parametrize(
     ("dropped", "table"),
     [
-        (None, "partners_programtier"),  # never migrated: the catalog is read first
+        (None, "partners_importprofile"),  # never migrated: the import profiles are read first
         ("partners_partnertier", "partners_partnertier"),  # migrated, the records' table gone
     ],
 )

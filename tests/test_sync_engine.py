@@ -325,6 +325,7 @@ def test_the_result_serializes_to_the_seed_shape_plus_extras(synced, input_dir):
             "path": "base.csv",
             "sha256": load_path(input_dir / "base.csv").sha256,
             "source": "base.csv",
+            "profile": None,
         }
     ]
     json.dumps(data)

@@ -198,7 +198,7 @@ def test_the_column_path_reads_exactly_what_the_row_path_reads(rows):
 
     table = {name: [row[i] for row in rows] for i, name in enumerate(COMPARED)}
     lines = list(range(2, len(rows) + 2))
-    loaded = LoadedFile("f.csv", "0", "Line", table=table, table_lines=lines, header=COMPARED)
+    loaded = LoadedFile("f.csv", "0", "Line", columns=table, lines=lines, header=COMPARED)
     columns = _plain_columns(loaded)
     built = Built()
     checked = _checked_rows(loaded, built)

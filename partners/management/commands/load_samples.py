@@ -40,6 +40,6 @@ class Command(BaseCommand):
             for error in result.errors:
                 self.stderr.write(self.style.ERROR(str(error)))
             raise CommandError(f"{result.error_message}; nothing was written", returncode=1)
-        files = ", ".join(source["path"] for source in result.sources)
+        files = ", ".join(str(source["path"]) for source in result.sources)
         added = plural(result.summary["added"], "sample partner tier")
         self.stdout.write(f"Loaded {added} from {files} into the empty database.")

@@ -53,6 +53,18 @@ class Command(JsonFormatCommand):
             "exports of one portal under different names",
         )
         parser.add_argument(
+            "--profile",
+            metavar="NAME",
+            help="read the files with this import profile (manage.py profiles); default: the "
+            "profile whose file-name pattern matches each file, if any",
+        )
+        parser.add_argument(
+            "--sheet",
+            metavar="NAME|N",
+            help="the XLSX sheet to read, by name or 1-based number (default: the profile's, "
+            "else the first)",
+        )
+        parser.add_argument(
             "--overwrite",
             action="store_true",
             help="two-way: every field the files state wins, over edits and other sources",
@@ -77,6 +89,7 @@ class Command(JsonFormatCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from partners.profiles import parse_sheet
         from partners.sync import run_sync
 
         fmt = options["format"]
@@ -91,6 +104,8 @@ class Command(JsonFormatCommand):
                     overwrite=options["overwrite"],
                     max_remove=options["max_remove"],
                     source_name=options["source"],
+                    profile=options["profile"],
+                    sheet=parse_sheet(options["sheet"]),
                     source="cli",
                     on_stage=on_stage,
                 )
