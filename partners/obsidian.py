@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -213,15 +213,14 @@ def _by_oem(rows: Iterable[db.NoteRow]) -> dict[str, list[db.NoteRow]]:
 
 
 def _owned(oem: str, rows: list[db.NoteRow], ranked: Ranked) -> dict[str, Any]:
-    programs = set(map(attrgetter("program"), rows))
     owned = {
         "oem": oem,
         "oem_id": oem_id(oem),
         "type": "oem",
         "status": "active",
         "partner_count": len(rows),
-        "tiers": ranked.tiers(rows),
-        "programs": sorted(programs, key=lambda p: (p.casefold(), p)),
+        "tiers": ranked.tiers(),
+        "programs": sorted(ranked.ladders, key=lambda p: (p.casefold(), p)),
         "updated": max(map(attrgetter("updated_at"), rows)),
     }
     if ranked.ranks:
@@ -229,42 +228,66 @@ def _owned(oem: str, rows: list[db.NoteRow], ranked: Ranked) -> dict[str, Any]:
     return owned
 
 
+Key = tuple[int, int, str]
+
+
 class Ranked:
-    """One OEM's partners ranked by the catalog: each (program, tier) once, then a sort key
-    per row. Ranked tiers come first, the top of each ladder first; tiers no ladder ranks
-    follow in the old order (Platinum, Gold, Silver, Bronze, then by name), so the notes of
-    an OEM without a ladder read as before. `ranks`: tier → its rank, 1 the lowest."""
+    """One OEM's partners ranked by the catalog. Ranked tiers come first, the top of each
+    ladder first; tiers no ladder ranks follow in the old order (Platinum, Gold, Silver,
+    Bronze, then by name), so the notes of an OEM without a ladder read as before.
+    `ranks`: tier → its rank, 1 the lowest.
+
+    Optimization: when all the OEM's programs read one ladder (or none), the usual case, a
+    tier's place depends on the tier alone (`by_tier`), and the rows are only read at C speed;
+    otherwise each distinct (program, tier) is looked up once (`by_pair`)."""
 
     def __init__(self, catalog: Catalog, oem: str, rows: list[db.NoteRow]) -> None:
-        self.keys: dict[tuple[str, str], tuple[int, int, str]] = {}
+        programs = set(map(attrgetter("program"), rows))
+        self.ladders = {program: catalog.find(oem, program) for program in programs}
         self.ranks: dict[str, int] = {}
-        ladders: dict[str, Ladder | None] = {}
-        for program, tier in {(r.program, r.tier) for r in rows}:
-            if program not in ladders:
-                ladders[program] = catalog.find(oem, program)
-            ladder = ladders[program]
-            rank = None if ladder is None else ladder.ranks.get(identity_key(tier))
-            if ladder is None or rank is None:
-                self.keys[(program, tier)] = (1, *_tier_order(tier))
-            else:
-                self.keys[(program, tier)] = (0, len(ladder.entry.tiers) - rank, "")
-                self.ranks[tier] = max(self.ranks.get(tier, 0), rank + 1)
+        self.by_tier: dict[str, Key] | None = None
+        self.by_pair: dict[tuple[str, str], Key] = {}
+        one = {None if ladder is None else ladder.entry.key for ladder in self.ladders.values()}
+        if len(one) <= 1:
+            ladder = next(iter(self.ladders.values()), None)
+            tiers = set(map(attrgetter("tier"), rows))
+            self.by_tier = {tier: self._key(ladder, tier) for tier in tiers}
+        else:
+            pairs = set(zip(*_columns(rows), strict=True))
+            self.by_pair = {(p, t): self._key(self.ladders[p], t) for p, t in pairs}
         if self.ranks:
             self.ranks = dict(sorted(self.ranks.items(), key=lambda item: (-item[1], item[0])))
 
-    def sort_key(self) -> Callable[[db.NoteRow], tuple[int, int, str]]:
-        """Optimization: without a ladder the key depends on the tier alone."""
-        if self.ranks:
-            return lambda row: self.keys[(row.program, row.tier)]
-        by_tier = {tier: key for (_, tier), key in self.keys.items()}
-        return lambda row: by_tier[row.tier]
+    def _key(self, ladder: Ladder | None, tier: str) -> Key:
+        rank = None if ladder is None else ladder.ranks.get(identity_key(tier))
+        if ladder is None or rank is None:
+            return (1, *_tier_order(tier))
+        self.ranks[tier] = max(self.ranks.get(tier, 0), rank + 1)
+        return (0, len(ladder.entry.tiers) - rank, "")
 
-    def tiers(self, rows: list[db.NoteRow]) -> list[str]:
+    def ladder_key(self) -> tuple[str, str] | None:
+        """The one ladder of `by_tier` (None: no ladder)."""
+        ladder = next(iter(self.ladders.values()), None)
+        return None if ladder is None else ladder.entry.key
+
+    def sort(self, rows: list[db.NoteRow]) -> list[db.NoteRow]:
+        """Highest first, then by name."""
+        if self.by_tier is not None:
+            by_tier = self.by_tier
+            return sorted(rows, key=lambda r: (by_tier[r.tier], r.name.casefold(), r.name))
+        by_pair = self.by_pair
+        return sorted(rows, key=lambda r: (by_pair[(r.program, r.tier)], r.name.casefold(), r.name))
+
+    def tiers(self) -> list[str]:
         """The OEM's tiers, highest first (each at its best place when programs differ)."""
-        best: dict[str, tuple[int, int, str]] = {}
-        for (_, tier), key in self.keys.items():
+        best = dict(self.by_tier or {})
+        for (_, tier), key in self.by_pair.items():
             best[tier] = min(best.get(tier, key), key)
         return sorted(best, key=lambda tier: (best[tier], tier))
+
+
+def _columns(rows: list[db.NoteRow]) -> tuple[list[str], list[str]]:
+    return list(map(attrgetter("program"), rows)), list(map(attrgetter("tier"), rows))
 
 
 def _tier_order(tier: str) -> tuple[int, str]:
@@ -320,7 +343,7 @@ class Exporter:
                 if candidate is not None and not _oem_id_of(candidate):
                     note = candidate  # a note a person made for this OEM: adopted
             path = note.path if note else self._new_path(folder, oem, ident, taken)
-            index_rows.append((oem, path, rows))
+            index_rows.append((oem, path, rows, ranked))
             if self.only is not None and rows[0].oem_key not in self.only:
                 continue  # not selected: listed in the index, its note left as it is
             content = self._render(oem, rows, key=rows[0].oem_key, ranked=ranked)
@@ -358,7 +381,7 @@ class Exporter:
     def _recent_changes(self, keys: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """OEMs' last tier changes from the ledger (PARTNERS_NOTE_RECENT_CHANGES; 0: none)."""
         count = min(settings.PARTNERS_NOTE_RECENT_CHANGES, RECENT_KEPT)
-        return recent_changes(keys, count) if count else {}
+        return recent_changes(keys, count, self.catalog) if count else {}
 
     def _recent(self, key: str) -> list[dict[str, str]]:
         if key not in self.recent:  # an inactive OEM's note: asked for one at a time
@@ -384,8 +407,7 @@ class Exporter:
         key: str = "",
         ranked: Ranked | None = None,
     ) -> str:
-        rank = (ranked or Ranked(self.catalog, oem, rows)).sort_key()
-        ordered = sorted(rows, key=lambda r: (rank(r), r.name.casefold(), r.name))
+        ordered = (ranked or Ranked(self.catalog, oem, rows)).sort(rows)
         values = [v for r in rows for v in (r.name, r.tier, r.program, r.poc, r.notes) if v]
         partners: list[Any] = ordered
         if needs_escaping(values):
@@ -515,28 +537,25 @@ class Exporter:
         fsync_dir(trash)
         fsync_dir(path.parent)
 
-    def _index(self, folder: Path, entries: list[tuple[str, Path, list]], inactive: list) -> None:
+    def _index(
+        self, folder: Path, entries: list[tuple[str, Path, list, Ranked]], inactive: list
+    ) -> None:
         """A table of OEMs without a ladder (Platinum … Bronze, then Other), as before the
         catalog; and a table per ladder whose columns are that ladder, highest first, with an
         "Off ladder" column only when some partner there holds a tier the ladder lacks."""
         path = folder / f"{INDEX_NAME}.md"
         oems = []
         ladders: dict[tuple[str, ...], dict[str, Any]] = {}
-        for oem, note_path, rows in entries:
+        for oem, note_path, rows, ranked in entries:
             link = _link(note_path.stem, oem)
-            # Optimization: an OEM without a ladder is counted as before, in one C call; one
-            # with a ladder looks each distinct (program, tier) up once.
+            # Optimization: an OEM whose programs read one ladder (or none) is counted in one
+            # C call, as before; otherwise each distinct (program, tier) is counted once.
             split: dict[tuple[str, str] | None, Counter[str]] = {}  # by the ladder's key
-            if identity_key(oem) not in self.catalog.oems:
-                split[None] = Counter(map(attrgetter("tier"), rows))
+            if ranked.by_tier is not None:
+                split[ranked.ladder_key()] = Counter(map(attrgetter("tier"), rows))
             else:
-                pairs = Counter(
-                    zip(
-                        map(attrgetter("program"), rows), map(attrgetter("tier"), rows), strict=True
-                    )
-                )
-                for (program, tier), count in pairs.items():
-                    ladder = self.catalog.find(oem, program)
+                for (program, tier), count in Counter(zip(*_columns(rows), strict=True)).items():
+                    ladder = ranked.ladders[program]
                     key = None if ladder is None else ladder.entry.key
                     split.setdefault(key, Counter())[tier] += count
             if None in split:

@@ -192,14 +192,17 @@ def as_csv(changes: list[dict[str, Any]]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def recent_changes(oem_keys: Iterable[str], per_oem: int) -> dict[str, list[dict[str, Any]]]:
+def recent_changes(
+    oem_keys: Iterable[str], per_oem: int, catalog: Catalog | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Each OEM's last `per_oem` tier changes, newest first, for its Obsidian note: read from
-    `RecentChanges`, which the write path keeps (a few hundred rows for a thousand OEMs)."""
+    `RecentChanges`, which the write path keeps (a few hundred rows for a thousand OEMs).
+    `catalog`: the exporter's, so an export loads it once."""
     from partners.models import RecentChanges
 
     keys = list(oem_keys)
     found: dict[str, list[dict[str, Any]]] = {}
-    catalog = load_catalog()
+    catalog = load_catalog() if catalog is None else catalog
     for start in range(0, len(keys), 500):
         part = RecentChanges.objects.filter(oem_key__in=keys[start : start + 500])
         for key, changes in part.values_list("oem_key", "changes"):
