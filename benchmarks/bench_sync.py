@@ -148,6 +148,9 @@ def environment(folder: Path, database: str = "sqlite") -> dict[str, str]:
         PARTNERS_UPLOAD_MAX_BYTES=str(200 * 1024 * 1024),
     )
     env.pop("VAULT_ROOT", None)
+    # As a user's Python does, the project's modules are compiled once and kept (the first
+    # run, the migrate, writes them): compiling them anew would add ~0.1 s to every run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

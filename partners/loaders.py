@@ -168,9 +168,51 @@ class Reading:
             return self.sheet
         return self.profile.sheet if self.profile else None
 
+    @property
+    def digest(self) -> str:
+        """What else a file's rows depend on (a profile's rules, a chosen sheet), or ""."""
+        return "" if self == Reading() else hashlib.sha256(repr(self).encode()).hexdigest()
+
+    def source_of(self, name: str) -> str:
+        """The source a file read this way belongs to: its profile's, else the file's name."""
+        return self.profile.name if self.profile else Path(name).name
+
+
+@dataclass
+class InputFile:
+    """A file read from disk, not parsed yet. What it is (its bytes' sha256, the rules it is
+    read with, its source) is known before its rows are, so a sync can tell that a source's
+    files are what it last applied without parsing them (`partners.sync`)."""
+
+    path: str  # as shown
+    data: bytes
+    reading: Reading
+    sha256: str
+    source: str
+
+    @property
+    def profile(self) -> str | None:
+        return self.reading.profile.name if self.reading.profile else None
+
+    @property
+    def read_with(self) -> str:
+        return self.reading.digest
+
+    def load(self) -> LoadedFile:
+        loaded = load_bytes(self.data, self.path, reading=self.reading, digest=self.sha256)
+        loaded.source = self.source
+        return loaded
+
 
 def load_path(path: Path, display: str | None = None, reading: Reading | None = None) -> LoadedFile:
+    return read_input(path, display, reading).load()
+
+
+def read_input(path: Path, display: str | None = None, reading: Reading | None = None) -> InputFile:
+    """The file at `path`, read and hashed but not parsed (LoadError when it cannot be read
+    or is larger than any input may be)."""
     shown = display or str(path)
+    reading = reading or Reading()
     limits = Limits.from_settings()
     try:
         size = path.stat().st_size
@@ -184,7 +226,8 @@ def load_path(path: Path, display: str | None = None, reading: Reading | None = 
         raise LoadError(shown, "is a directory") from None
     except OSError as exc:
         raise LoadError(shown, exc.strerror or str(exc)) from None
-    return load_bytes(data, shown, limits=limits, reading=reading)
+    digest = hashlib.sha256(data).hexdigest()
+    return InputFile(shown, data, reading, digest, reading.source_of(shown))
 
 
 def load_bytes(
@@ -193,13 +236,15 @@ def load_bytes(
     fmt: str | None = None,
     limits: Limits | None = None,
     reading: Reading | None = None,
+    digest: str | None = None,
 ) -> LoadedFile:
     """Parse `data` by `fmt`, or by the extension of `name`, within `limits` (default: from
-    PARTNERS_UPLOAD_MAX_BYTES), read as `reading` says (default: no profile, first sheet)."""
+    PARTNERS_UPLOAD_MAX_BYTES), read as `reading` says (default: no profile, first sheet).
+    `digest` is the bytes' sha256 when the caller has it already."""
     fmt = _format(name, fmt)
     limits = limits or Limits.from_settings()
     reading = reading or Reading()
-    digest = hashlib.sha256(data).hexdigest()
+    digest = digest or hashlib.sha256(data).hexdigest()
     loaders = {"csv": _load_csv, "json": _load_json, "xlsx": _load_xlsx, "yaml": _load_yaml}
     try:
         _check_kind(data, name, fmt)
@@ -212,10 +257,9 @@ def load_bytes(
         profile = reading.profile
         if profile is not None:
             _apply_profile(loaded, profile)
-        loaded.source = profile.name if profile else Path(name).name
+        loaded.source = reading.source_of(name)
         loaded.profile = profile.name if profile else None
-        if reading != Reading():
-            loaded.read_with = hashlib.sha256(repr(reading).encode()).hexdigest()
+        loaded.read_with = reading.digest
         return loaded
     except LoadError:
         raise

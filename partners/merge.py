@@ -17,6 +17,8 @@ wins.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import compress, repeat
+from operator import eq, itemgetter
 from typing import Any
 
 from partners.db import Row, RowSet
@@ -28,6 +30,14 @@ from partners.sources import NOT_STATED, Base, Entry, Key, value
 
 Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
 SAME = object()  # a source whose files are what it last applied: F is its base
+# A row tuple's (`db.stream_rows`) id, compared fields and key.
+ID_AT, COMPARED_AT, KEY_AT = itemgetter(0), itemgetter(slice(1, 7)), itemgetter(8, 7)
+
+
+def _kept_order(kept: Kept) -> tuple[str, str]:
+    """Kept records are listed by OEM, then name: the order of neither the files nor the
+    table, so a listing does not depend on which files a source's base was built from."""
+    return kept.row.key
 
 
 def merge(
@@ -106,12 +116,60 @@ def merge(
             conflicts.append((0, order[new.key], absent))
     conflicts.sort(key=lambda item: item[:2])
     plan.conflicts = [conflict for _, _, conflict in conflicts]
+    plan.kept.sort(key=_kept_order)
     plan.unchanged = RowSet(unchanged)
     if removal is None:
         plan.missing = RowSet(missing)
     else:
         plan.missing, plan.left = removable_rows, RowSet(missing)
     return plan
+
+
+def restated(bases: Sequence[Base], chunks: Iterable[Sequence[tuple[Any, ...]]]) -> Plan:
+    """The plan `merge` makes of files that are what their sources last applied (F is B for
+    every record and field), from their `bases` alone: nothing changes; rows that differ from
+    what was stated are kept (an edit, another source), stated records removed since stay
+    removed, the rest is unchanged or missing. Sources stating one record twice are read."""
+    plan = Plan()
+    stated: Base = {}
+    for base in bases:
+        stated.update(base)
+    unchanged: list[int] = []
+    missing: list[int] = []
+    kept: list[Kept] = []
+    take = stated.pop
+    for chunk in chunks:
+        # Optimization: each row's entry taken and compared in C; the loop below sees only
+        # rows that are not stated or differ from what was.
+        entries = list(map(take, map(KEY_AT, chunk), repeat(None)))
+        same = list(map(eq, entries, map(COMPARED_AT, chunk)))
+        unchanged += compress(map(ID_AT, chunk), same)
+        for values, entry, equal in zip(chunk, entries, same, strict=True):
+            if equal:
+                continue
+            if entry is None:
+                missing.append(values[0])
+                continue
+            differing = [
+                name
+                for name, now in zip(COMPARED, values[1:7], strict=True)
+                if (said := value(entry, name)) is not NOT_STATED and said != now
+            ]
+            if differing:
+                kept.append(Kept(Row(*values), differing))
+            else:
+                unchanged.append(values[0])
+    kept += [Kept(_stated_record(e), list(COMPARED), deleted=True) for e in stated.values()]
+    kept.sort(key=_kept_order)
+    plan.kept, plan.unchanged, plan.missing = kept, RowSet(unchanged), RowSet(missing)
+    return plan
+
+
+def _stated_record(entry: Entry) -> Record:
+    """A record as its source stated it (the fields it did not state empty)."""
+    values = {name: value(entry, name) for name in COMPARED}
+    values = {name: None if v is NOT_STATED else v for name, v in values.items()}
+    return Record.of({**values, "created_at": None, "updated_at": None})
 
 
 def _decide(

@@ -146,6 +146,9 @@ class Source(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     digest = models.CharField(max_length=64)
+    # What the last applied full read of its files said beyond its records (`sources.Read`):
+    # a re-sync of the same files restates it without parsing them again.
+    read = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -46,6 +48,60 @@ def is_current(name: str, files_digest: str) -> bool:
     return Source.objects.filter(name=name, digest=files_digest).exists()
 
 
+STALE_KEPT = 10_000  # records a source's base holds that its files no longer state
+
+
+@dataclass(frozen=True)
+class Read:
+    """What the last full read of a run's files said beyond their records, under `key`
+    (every source's digest and the settings that decide errors): its warnings, and per
+    source the records its base holds that its files no longer state (`stale`: they are
+    missing, not stated; None when there were too many to keep)."""
+
+    key: str
+    warnings: list[str] = field(default_factory=list)
+    near: list[dict[str, str]] = field(default_factory=list)
+    stale: dict[str, list[Key] | None] = field(default_factory=dict)
+
+
+def remember_read(read: Read) -> None:
+    """Keep an applied run's read on each of its sources (in the caller's transaction)."""
+    for name, stale in read.stale.items():
+        said = {"key": read.key, "warnings": read.warnings, "near": read.near, "stale": stale}
+        Source.objects.filter(name=name).update(read=said)
+
+
+def stale_of(base: Base, stated: Sequence[Record]) -> list[Key] | None:
+    """The keys of `base` (which holds every `stated` record) its files no longer state,
+    or None when there are more than STALE_KEPT."""
+    if len(base) == len(stated):
+        return []
+    keys = {record.key for record in stated}
+    stale = [key for key in base if key not in keys]
+    return stale if len(stale) <= STALE_KEPT else None
+
+
+def states(names: Iterable[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each known source's digest and last read."""
+    found = Source.objects.filter(name__in=list(names)).values_list("name", "digest", "read")
+    return {name: (files_digest, read or {}) for name, files_digest, read in found}
+
+
+def last_read(digests: Mapping[str, str], key: str) -> Read | None:
+    """The read kept under `key`, when every source is current and was last read as this
+    same set of sources; else None."""
+    found = states(digests)
+    if len(found) != len(digests):
+        return None
+    said: dict[str, Any] = {}
+    stale: dict[str, list[Key] | None] = {}
+    for name, (files_digest, read) in found.items():
+        if files_digest != digests[name] or read.get("key") != key or read.get("stale") is None:
+            return None
+        said, stale[name] = read, [tuple(k) for k in read["stale"]]
+    return Read(key, said.get("warnings", []), said.get("near", []), stale)
+
+
 def load(name: str) -> Base:
     """The source's base ({} for a source never applied)."""
     base: Base = {}
@@ -58,8 +114,13 @@ def load(name: str) -> Base:
         )
         for oem_key, stated in cursor.fetchall():
             values = orjson.loads(stated) if isinstance(stated, str | bytes) else stated
-            for name_key, fields in values.items():
-                base[(oem_key, name_key)] = tuple(fields) if isinstance(fields, list) else fields
+            keys = zip(repeat(oem_key), values, strict=False)
+            if set(map(type, values.values())) <= {list}:
+                # Optimization: every field stated (the usual case), entries made in C.
+                base.update(zip(keys, map(tuple, values.values()), strict=True))
+                continue
+            entries = (tuple(e) if isinstance(e, list) else e for e in values.values())
+            base.update(zip(keys, entries, strict=True))
     return base
 
 

@@ -26,9 +26,17 @@ from partners import sources as sourcebase
 from partners.allocation import bulk_allocation
 from partners.diff import Plan
 from partners.fields import COMPARED
-from partners.loaders import FORMATS, LoadedFile, LoadError, Reading, default_inputs, load_path
+from partners.loaders import (
+    FORMATS,
+    InputFile,
+    LoadedFile,
+    LoadError,
+    Reading,
+    default_inputs,
+    read_input,
+)
 from partners.locking import SyncBusy, sync_lock
-from partners.merge import merge, removable, stated_by
+from partners.merge import merge, removable, restated, stated_by
 from partners.normalize import format_timestamp, identity_key
 from partners.programs import load_catalog
 from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
@@ -87,6 +95,7 @@ class SyncResult:
     refusal: str = ""  # why nothing may be written (the removal guard)
     bases: list[tuple[str, str, Any]] = field(default_factory=list)  # to save when applied
     near: list[dict[str, str]] = field(default_factory=list)  # near-duplicate spellings, as data
+    read: sourcebase.Read | None = None  # what reading the files said, kept when applied
 
     @property
     def ok(self) -> bool:
@@ -175,22 +184,23 @@ def _patterns() -> list[str]:
     return [p.pattern for p in profile_rules.all_profiles() if p.pattern]
 
 
-def load_inputs(
+def read_inputs(
     paths: Sequence[str | Path] | None,
     profile: profile_rules.Profile | None = None,
     sheet: str | int | None = None,
-) -> list[LoadedFile]:
-    """Each file read with `profile`, else with the profile whose pattern matches its name.
-    Profiles are read once a file is there to read, so a missing file is named first."""
+) -> list[InputFile]:
+    """Each file, to be read with `profile`, else with the profile whose pattern matches its
+    name; read and hashed, not parsed (`_plan` parses what it must). Profiles are read once a
+    file is there to read, so a missing file is named first."""
     known: list[profile_rules.Profile] | None = None
-    loaded = []
+    found = []
     for path in resolve_inputs(paths):
         chosen = profile
         if chosen is None and path.is_file():
             known = profile_rules.all_profiles() if known is None else known
             chosen = profile_rules.for_file(path.name, known)
-        loaded.append(load_path(path, display_path(path), Reading(chosen, sheet)))
-    return loaded
+        found.append(read_input(path, display_path(path), Reading(chosen, sheet)))
+    return found
 
 
 def find_profile(name: str | None) -> profile_rules.Profile | None:
@@ -203,7 +213,10 @@ def find_profile(name: str | None) -> profile_rules.Profile | None:
     return found
 
 
-def source_entry(loaded: LoadedFile) -> dict[str, str | None]:
+Input = InputFile | LoadedFile  # a file, parsed or not yet
+
+
+def source_entry(loaded: Input) -> dict[str, str | None]:
     """A file as results and sync runs list it (`profile` last: a key added later)."""
     return {
         "path": loaded.path,
@@ -222,7 +235,7 @@ class Fingerprint:
     differs, so nobody applies a preview that no longer describes what will happen.
     """
 
-    def __init__(self, files: Sequence[LoadedFile], catalog: str = "") -> None:
+    def __init__(self, files: Sequence[Input], catalog: str = "") -> None:
         self.digest = hashlib.sha256(catalog.encode())
         for loaded in files:
             self.digest.update(loaded.sha256.encode())
@@ -275,20 +288,26 @@ class Options:
         return self.prune or self.prune_all
 
 
-def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) -> SyncResult:
+def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> SyncResult:
     """Validate the files, then compare them with the table as it streams by: memory holds
-    the records and the changes, never the table."""
+    the records and the changes, never the table. Files that are what their sources last
+    applied are not read again (`_restatable`)."""
     catalog = load_catalog()
     aliases = catalog.alias_map(settings.PARTNERS_OEM_ALIASES)
+    digests = _source_digests(files, {**aliases, "\x00catalog": catalog.digest})
+    found = Fingerprint(files, catalog.digest)
+    last = _restatable(digests, options)
+    if last is not None:
+        return _plan_restated(files, digests, last, found, dry_run)
+    parsed = [each.load() if isinstance(each, InputFile) else each for each in files]
     built = build_records(
-        files,
+        parsed,
         aliases,
         db.spellings,
         catalog,
         strict=settings.PARTNERS_STRICT_TIERS,
         oem_names=db.oem_names,
     )
-    found = Fingerprint(files, catalog.digest)
     result = SyncResult(
         dry_run=dry_run,
         prune=options.removes,
@@ -303,13 +322,16 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
             pass
         result.fingerprint = found.hexdigest()
         return result
-    digests = _source_digests(files, {**aliases, "\x00catalog": catalog.digest})
-    bases: dict[str, sourcebase.Base | None] = {
-        name: None
-        if sourcebase.is_current(name, d) and not options.removes
-        else sourcebase.load(name)
-        for name, d in digests.items()
-    }
+    bases: dict[str, sourcebase.Base | None] = {}
+    stale: dict[str, list[sourcebase.Key] | None] = {}
+    known = sourcebase.states(digests)
+    for name, files_digest in digests.items():
+        said, read = known.get(name, ("", {}))
+        if said == files_digest and not options.removes and read.get("stale") is not None:
+            # Its files say what its base does: the base is not needed.
+            bases[name], stale[name] = None, [tuple(key) for key in read["stale"]]
+        else:
+            bases[name] = sourcebase.load(name)
     loaded = {name: base for name, base in bases.items() if base is not None}
     scoped = options.prune and not options.prune_all
     removal = None if not options.removes else stated_by(loaded) if scoped else lambda key: True
@@ -336,7 +358,53 @@ def _plan(files: list[LoadedFile], options: Options, dry_run: bool, now: str) ->
     for update in plan.updated:
         update.record.created_at = update.row.created_at
         update.record.updated_at = now
-    result.bases = _new_bases(built.records, plan, bases, digests, options.removes)
+    result.bases = _new_bases(built.records, plan, bases, digests, options.removes, stale)
+    result.read = sourcebase.Read(_read_key(digests), built.warnings, built.near, stale)
+    return result
+
+
+def _read_key(digests: dict[str, str]) -> str:
+    """What reading a run's files depends on beyond their sources' digests: the settings
+    that make a row an error or a file too large."""
+    strict, limit = settings.PARTNERS_STRICT_TIERS, settings.PARTNERS_UPLOAD_MAX_BYTES
+    text = orjson.dumps([sorted(digests.items()), strict, limit], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).hexdigest()
+
+
+def _restatable(digests: dict[str, str], options: Options) -> sourcebase.Read | None:
+    """What the last full read of these files said, when reading them again cannot say
+    anything else: every source's files are byte for byte what it last applied, read with
+    the same rules (profile, aliases, ladders, strict tiers, limits), as the same set of
+    sources. Then each source's base is what its files state (make and rsync skip unchanged
+    files the same way). A prune or an overwrite always reads the files."""
+    if options.removes or options.overwrite:
+        return None
+    return sourcebase.last_read(digests, _read_key(digests))
+
+
+def _plan_restated(
+    files: Sequence[Input],
+    digests: dict[str, str],
+    read: sourcebase.Read,
+    found: Fingerprint,
+    dry_run: bool,
+) -> SyncResult:
+    """The plan of files their sources last applied, from their bases (`merge.restated`)."""
+    result = SyncResult(
+        dry_run=dry_run,
+        prune=False,
+        sources=[source_entry(f) for f in files],
+        warnings=list(read.warnings),
+        near=list(read.near),
+    )
+    bases = [sourcebase.load(name) for name in digests]
+    for base, keys in zip(bases, read.stale.values(), strict=True):
+        for key in keys or ():
+            base.pop(key, None)  # stated before, not by these files: missing, not stated
+    counted = _Counted(found.streamed(db.stream_rows()))
+    result.plan = restated(bases, counted)
+    result.fingerprint = found.hexdigest()
+    result.empty_before = counted.rows == 0
     return result
 
 
@@ -352,13 +420,24 @@ class _Counted:
             yield chunk
 
 
-def _source_digests(files: list[LoadedFile], aliases: dict[str, str]) -> dict[str, str]:
+def _source_digests(files: Sequence[Input], aliases: dict[str, str]) -> dict[str, str]:
     shas: dict[str, list[str]] = {}
     for loaded in files:
         # A file read with other rules (its profile changed) states other values.
         read = f"{loaded.sha256}:{loaded.read_with}" if loaded.read_with else loaded.sha256
         shas.setdefault(loaded.source, []).append(read)
     return {name: sourcebase.digest(found, aliases) for name, found in shas.items()}
+
+
+def _may_restate(files: Sequence[Input], options: Options) -> bool:
+    """Whether the files may not need parsing (`_restatable`); `_plan` asks again under the
+    lock, and parses them there in the rare case another sync changed a source meanwhile."""
+    if not any(isinstance(f, InputFile) for f in files):
+        return False
+    catalog = load_catalog()
+    aliases = catalog.alias_map(settings.PARTNERS_OEM_ALIASES)
+    digests = _source_digests(files, {**aliases, "\x00catalog": catalog.digest})
+    return _restatable(digests, options) is not None
 
 
 def _removal_guard(count: int, total: int, given: int | None) -> str:
@@ -382,10 +461,11 @@ def _new_bases(
     bases: dict[str, Any],
     digests: dict[str, str],
     removes: bool,
+    stale: dict[str, list[sourcebase.Key] | None],
 ) -> list[tuple[str, str, Any]]:
     """Each source's base after this sync: what its files state now, the records it stated
-    before and no longer states kept (a later prune removes them), removed ones dropped.
-    Sources whose files did not change keep their base as it is."""
+    before and no longer states kept (a later prune removes them; their keys go to `stale`),
+    removed ones dropped. Sources whose files did not change keep their base as it is."""
     out: list[tuple[str, str, Any]] = []
     removed = {row.key for row in plan.missing} if removes else set()
     for name, base in bases.items():
@@ -403,6 +483,7 @@ def _new_bases(
             base.update((record.key, sourcebase.stated(record)) for record in mine)
         for key in removed:
             base.pop(key, None)
+        stale[name] = sourcebase.stale_of(base, mine)
         out.append((name, digests[name], base))
     return out
 
@@ -461,19 +542,21 @@ def run_sync(
     sources: list[dict[str, str | None]] = []
     options = Options(prune, prune_all, overwrite, max_remove)
     with bulk_allocation():
+        inputs: list[Input] = list(files) if files is not None else []
         try:
             if files is None:
                 stage("Loading")
-                files = load_inputs(paths, find_profile(profile), sheet)
+                inputs = list(read_inputs(paths, find_profile(profile), sheet))
+            for each in inputs:
+                each.source = source_name or each.source
+            if not _may_restate(inputs, options):  # parsed before the lock, as ever
+                inputs = [f.load() if isinstance(f, InputFile) else f for f in inputs]
         except (InputError, LoadError) as exc:
             if apply:
                 _failed_run(started, source, user, sources, [str(exc)])
             raise
-        if source_name:
-            for each in files:
-                each.source = source_name
-        sources = [source_entry(f) for f in files]
-        loaded = files
+        sources = [source_entry(f) for f in inputs]
+        loaded = inputs
         now = format_timestamp(started)
 
         def plan() -> SyncResult:
@@ -539,6 +622,8 @@ def applying_run(
                     for name, files_digest, base in result.bases:
                         sourcebase.save(name, files_digest, base)
                     result.bases = []  # saved: no need to hold them through the store write
+                    if result.read is not None:
+                        sourcebase.remember_read(result.read)
                     result.applied = True
                 result.run_id = run.pk
                 _finish_run(run, result)
@@ -548,7 +633,7 @@ def applying_run(
                 if settings.PARTNERS_AUTO_EXPORT and settings.VAULT_ROOT:
                     stage("Exporting")
                     result.warnings += _auto_export(run.pk, retire_notes)
-    except (SyncBusy, Refused) as exc:
+    except (SyncBusy, Refused, LoadError) as exc:
         _failed_run(started, source, user, sources, [str(exc)], reverts=reverts)
         raise
     except StoreError as exc:

@@ -14,6 +14,7 @@ from partners.models import PartnerTier, Source
 from partners.normalize import clean, identity_key, normalize_tier
 from partners.store import store_path
 from partners.sync import run_sync
+from tests.test_result_json import untimed
 
 pytestmark = pytest.mark.django_db
 
@@ -200,8 +201,9 @@ STEP = st.one_of(
 @given(steps=st.lists(STEP, min_size=1, max_size=8))
 def test_two_sources_and_edits_change_only_what_each_changed(tmp_path_factory, steps):
     """Sources A and B and a person's edits in any order: a re-sync of an unchanged source
-    changes nothing; a field changes only where its source's statement changed (or it had
-    none); a prune from A removes only what A stated before."""
+    changes nothing and says what a full read of it says; a field changes only where its
+    source's statement changed (or it had none); a prune from A removes only what A stated
+    before."""
     from partners.edits import save_record
 
     reset()
@@ -234,3 +236,7 @@ def test_two_sources_and_edits_change_only_what_each_changed(tmp_path_factory, s
             said[source].pop(name, None)
         again = run_sync([path], apply=True).summary
         assert (again["added"], again["updated"], again["removed"]) == (0, 0, 0), again
+        # Restated from its base (the file is unchanged), the result is a full read's.
+        restated = run_sync([path]).to_dict()
+        Source.objects.update(read={})
+        assert untimed(restated) == untimed(run_sync([path]).to_dict())
