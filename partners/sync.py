@@ -270,6 +270,7 @@ FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
 FINGERPRINTED_VALUES = itemgetter(0, 10, 1, 2, 3, 4, 5, 6)  # the same of a row's tuple
 COMPARED_OF, STATED, NAME_KEY = attrgetter(*COMPARED), attrgetter("stated"), attrgetter("name_key")
 KEY = attrgetter("oem_key")
+KEY_OF = attrgetter("key")
 
 
 @dataclass(frozen=True)
@@ -325,13 +326,18 @@ def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> 
     bases: dict[str, sourcebase.Base | None] = {}
     stale: dict[str, list[sourcebase.Key] | None] = {}
     known = sourcebase.states(digests)
+    like: dict[sourcebase.Key, tuple] | None = None
     for name, files_digest in digests.items():
         said, read = known.get(name, ("", {}))
         if said == files_digest and not options.removes and read.get("stale") is not None:
             # Its files say what its base does: the base is not needed.
             bases[name], stale[name] = None, [tuple(key) for key in read["stale"]]
-        else:
-            bases[name] = sourcebase.load(name)
+            continue
+        if like is None:  # what the files state, for the bases to share
+            records = built.records
+            like = dict(zip(map(KEY_OF, records), map(COMPARED_OF, records), strict=True))
+        bases[name] = sourcebase.load(name, like)
+    del like
     loaded = {name: base for name, base in bases.items() if base is not None}
     scoped = options.prune and not options.prune_all
     removal = None if not options.removes else stated_by(loaded) if scoped else lambda key: True
