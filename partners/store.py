@@ -203,9 +203,9 @@ def _patched(
 ) -> Iterator[bytes]:
     """The store in `chunks` (any split of its bytes) with the `removed` rows' lines left
     out and the `written` records' lines put in their places."""
-    drop: dict[str, set[str]] = {}
+    drop: dict[str, dict[str, StoredRecord]] = {}
     for row in removed:
-        drop.setdefault(row.oem, set()).add(row.name)
+        drop.setdefault(row.oem, {})[row.name] = row
     put: dict[str, list[StoredRecord]] = {}
     for record in written:
         put.setdefault(record.oem, []).append(record)
@@ -221,9 +221,15 @@ def _patched(
                 yield new_block(pending.pop())
             if pending and pending[-1] == oem:
                 pending.pop()
-            gone, new = drop.pop(oem, set()), put.get(oem, [])
+            gone, new = drop.pop(oem, {}), put.get(oem, [])
+            # A row written again under its name keeps its place: its line is swapped.
+            same = [(gone.pop(r.name), r) for r in new if r.name in gone] if gone else []
+            if same:
+                body = _swapped(body, same, encoder)
+                swapped = {r.name for _, r in same}
+                new = [r for r in new if r.name not in swapped]
             if gone or new:
-                body = _merged(body, gone, sorted(new, key=_name_order), encoder)
+                body = _merged(body, set(gone), sorted(new, key=_name_order), encoder)
             yield oem, body
         while pending:
             yield new_block(pending.pop())
@@ -249,6 +255,36 @@ def _name_orders(lines: list[bytes]) -> list[tuple[str, str]]:
 
 def _unescaped(text: bytes) -> str:
     return text.decode() if b"\\" not in text else orjson.loads(b'"' + text + b'"')
+
+
+def _swapped(
+    body: bytes, pairs: list[tuple[StoredRecord, StoredRecord]], encoder: _Encoder
+) -> bytes:
+    """An OEM's block with each old row's line replaced by its new record's, in place (same
+    name, same place); NotCurrent when an old line is not in the block as a whole line.
+
+    Optimization: an update is found by its old line's bytes (in C), so an OEM's block is
+    not split into lines nor its names decoded, as `_merged` must."""
+    olds = encoder.lines([old for old, _ in pairs])
+    news = encoder.lines([new for _, new in pairs])
+    cuts: list[tuple[int, int, bytes]] = []
+    for old_text, new_text in zip(olds, news, strict=True):
+        line = old_text.encode()
+        at = body.find(line)
+        end = at + len(line)
+        if at < 0 or body[max(at - 2, 0) : at] not in (b"", b",\n"):
+            raise NotCurrent
+        if body[end : end + 2] not in (b"", b",\n"):
+            raise NotCurrent
+        cuts.append((at, end, new_text.encode()))
+    cuts.sort()
+    out: list[bytes] = []
+    position = 0
+    for at, end, line in cuts:
+        out += (body[position:at], line)
+        position = end
+    out.append(body[position:])
+    return b"".join(out)
 
 
 def _merged(body: bytes, gone: set[str], new: list[StoredRecord], encoder: _Encoder) -> bytes:
