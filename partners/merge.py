@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress, repeat
-from operator import eq, itemgetter
+from operator import attrgetter, eq, itemgetter
+from types import SimpleNamespace
 from typing import Any
 
 from partners.db import Row, RowSet
@@ -32,6 +33,9 @@ Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
 SAME = object()  # a source whose files are what it last applied: F is its base
 # A row tuple's (`db.stream_rows`) id, compared fields and key.
 ID_AT, COMPARED_AT, KEY_AT = itemgetter(0), itemgetter(slice(1, 7)), itemgetter(8, 7)
+COMPARED_OF, SOURCE_OF = attrgetter(*COMPARED), attrgetter("source")
+# A row's record when the files have none: its compared values equal no row's.
+ABSENT = SimpleNamespace(**dict.fromkeys(COMPARED, object()))
 
 
 def _kept_order(kept: Kept) -> tuple[str, str]:
@@ -59,27 +63,32 @@ def merge(
     """
     plan = Plan()
     incoming = {record.key: record for record in records}
-    order = {key: position for position, key in enumerate(incoming)}
+    files = {path: i for i, path in enumerate(dict.fromkeys(map(SOURCE_OF, incoming.values())))}
+
+    def order(record: Record) -> tuple[int, int]:  # the files' order
+        return files[record.source], record.line
+
     decided: list[tuple[Record, Row, list[str], list[str], list[str], list[dict]]] = []
     unchanged: list[int] = []
     missing: list[int] = []
     removable_rows: list[Row] = []
+    take = incoming.pop
     for chunk in chunks:
-        for values in chunk:
-            key = (values[8], values[7])
-            record = incoming.pop(key, None)
-            if record is None:
-                if removal is not None and removal(key):
+        # Optimization: the usual record is unchanged; each row's record is taken and compared
+        # with it in C, and the loop below sees only the others (their rows built only then).
+        taken: list[Any] = list(map(take, map(KEY_AT, chunk), repeat(ABSENT, len(chunk))))
+        same = list(map(eq, map(COMPARED_OF, taken), map(COMPARED_AT, chunk)))
+        unchanged += compress(map(ID_AT, chunk), same)
+        for values, record, equal in zip(chunk, taken, same, strict=True):
+            if equal:
+                continue
+            if record is ABSENT:
+                if removal is not None and removal((values[8], values[7])):
                     removable_rows.append(Row(*values))
                 else:
                     missing.append(values[0])
                 continue
-            # Optimization: the usual record is unchanged; a tuple comparison (in C) says so
-            # before any per-field work, and its row is never built.
             in_file, in_db = record.compared(), values[1:7]
-            if in_file == in_db:
-                unchanged.append(values[0])
-                continue
             stated = record.stated
             differing = [
                 f
@@ -93,11 +102,11 @@ def merge(
             decided.append((record, row, *_decide(record, row, differing, bases, overwrite)))
     # Everything in the files' order, as a walk over the files would list it: three-way
     # conflicts (and new records that are conflicts) first, then those of two-way fields.
-    decided.sort(key=lambda item: order[item[0].key])
-    conflicts: list[tuple[int, int, dict]] = []
+    decided.sort(key=lambda item: order(item[0]))
+    conflicts: list[tuple[int, tuple[int, int], dict]] = []
     edits = edited([row.id for _, row, _, _, two_way, _ in decided if two_way])
     for record, row, changed, kept, two_way, found in decided:
-        position = order[record.key]
+        position = order(record)
         conflicts += [(0, position, conflict) for conflict in found]
         mine = edits.get(row.id, set())
         for name in two_way:
@@ -113,7 +122,7 @@ def merge(
     for new in incoming.values():
         absent = _absent(new, _base_of(new, bases), overwrite, plan)
         if absent:
-            conflicts.append((0, order[new.key], absent))
+            conflicts.append((0, order(new), absent))
     conflicts.sort(key=lambda item: item[:2])
     plan.conflicts = [conflict for _, _, conflict in conflicts]
     plan.kept.sort(key=_kept_order)
