@@ -435,6 +435,13 @@ def _source_digests(files: Sequence[Input], aliases: dict[str, str]) -> dict[str
     return {name: sourcebase.digest(found, aliases) for name, found in shas.items()}
 
 
+def _name_source(files: Sequence[Input], name: str) -> None:
+    """Every file of this run is of the source `name` (a loop in the caller would keep the
+    last file, and its bytes, alive through the whole run)."""
+    for each in files:
+        each.source = name
+
+
 def _may_restate(files: Sequence[Input], options: Options) -> bool:
     """Whether the files may not need parsing (`_restatable`); `_plan` asks again under the
     lock, and parses them there in the rare case another sync changed a source meanwhile."""
@@ -553,8 +560,8 @@ def run_sync(
             if files is None:
                 stage("Loading")
                 inputs = list(read_inputs(paths, find_profile(profile), sheet))
-            for each in inputs:
-                each.source = source_name or each.source
+            if source_name:
+                _name_source(inputs, source_name)
             if not _may_restate(inputs, options):  # parsed before the lock, as ever
                 inputs = [f.load() if isinstance(f, InputFile) else f for f in inputs]
         except (InputError, LoadError) as exc:
