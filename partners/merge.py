@@ -16,7 +16,7 @@ wins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, eq, itemgetter
 from types import SimpleNamespace
@@ -134,43 +134,51 @@ def merge(
     return plan
 
 
-def restated(bases: Sequence[Base], chunks: Iterable[Sequence[tuple[Any, ...]]]) -> Plan:
+def restated(
+    stated: dict[Key, int | dict[str, Any]],
+    chunks: Iterable[Sequence[tuple[Any, ...]]],
+    entries: Callable[[Collection[Key]], Mapping[Key, Entry]],
+) -> Plan:
     """The plan `merge` makes of files that are what their sources last applied (F is B for
-    every record and field), from their `bases` alone: nothing changes; rows that differ from
+    every record and field), from their bases alone: nothing changes; rows that differ from
     what was stated are kept (an edit, another source), stated records removed since stay
-    removed, the rest is unchanged or missing. Sources stating one record twice are read."""
+    removed, the rest is unchanged or missing.
+
+    Optimization: `stated` holds each entry's hash (`sources.load_hashed`; an entry of some
+    fields as itself), so a row equal to what was stated is told by its hash, and `entries`
+    reads only the entries of the others. Memory holds a hash per record, not its values."""
     plan = Plan()
-    stated: Base = {}
-    for base in bases:
-        stated.update(base)
     unchanged: list[int] = []
     missing: list[int] = []
-    kept: list[Kept] = []
+    others: list[tuple[Any, ...]] = []
     take = stated.pop
     for chunk in chunks:
-        # Optimization: each row's entry taken and compared in C; the loop below sees only
-        # rows that are not stated or differ from what was.
-        entries = list(map(take, map(KEY_AT, chunk), repeat(None)))
-        same = list(map(eq, entries, map(COMPARED_AT, chunk)))
+        said = list(map(take, map(KEY_AT, chunk), repeat(None, len(chunk))))
+        same = list(map(eq, said, map(hash, map(COMPARED_AT, chunk))))
         unchanged += compress(map(ID_AT, chunk), same)
-        for values, entry, equal in zip(chunk, entries, same, strict=True):
+        for values, entry, equal in zip(chunk, said, same, strict=True):
             if equal:
                 continue
             if entry is None:
                 missing.append(values[0])
-                continue
-            differing = [
-                name
-                for name, now in zip(COMPARED, values[1:7], strict=True)
-                if (said := value(entry, name)) is not NOT_STATED and said != now
-            ]
-            if differing:
-                kept.append(Kept(Row(*values), differing))
             else:
-                unchanged.append(values[0])
-    kept += [Kept(_stated_record(e), list(COMPARED), deleted=True) for e in stated.values()]
+                others.append(values)
+    found = entries([*map(KEY_AT, others), *stated])
+    kept: list[Kept] = []
+    for values in others:
+        was_stated = found[KEY_AT(values)]
+        differing = [
+            name
+            for name, now in zip(COMPARED, values[1:7], strict=True)
+            if (was := value(was_stated, name)) is not NOT_STATED and was != now
+        ]
+        if differing:
+            kept.append(Kept(Row(*values), differing))
+        else:
+            unchanged.append(values[0])
+    kept += [Kept(_stated_record(found[key]), list(COMPARED), deleted=True) for key in stated]
     kept.sort(key=_kept_order)
-    plan.kept, plan.unchanged, plan.missing = kept, RowSet(unchanged), RowSet(missing)
+    plan.kept, plan.unchanged, plan.missing = kept, RowSet(sorted(unchanged)), RowSet(missing)
     return plan
 
 

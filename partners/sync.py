@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter, itemgetter
@@ -403,12 +403,22 @@ def _plan_restated(
         warnings=list(read.warnings),
         near=list(read.near),
     )
-    bases = [sourcebase.load(name) for name in digests]
-    for base, keys in zip(bases, read.stale.values(), strict=True):
+    stated: dict[sourcebase.Key, int | dict[str, Any]] = {}
+    for name, keys in read.stale.items():
+        hashed = sourcebase.load_hashed(name)
         for key in keys or ():
-            base.pop(key, None)  # stated before, not by these files: missing, not stated
+            hashed.pop(key, None)  # stated before, not by these files: missing, not stated
+        stated.update(hashed)
+        del hashed
+
+    def entries(keys: Collection[sourcebase.Key]) -> sourcebase.Base:
+        found: sourcebase.Base = {}
+        for name in read.stale:  # in order: a later source's entry wins, as in `stated`
+            found.update(sourcebase.load_entries(name, keys))
+        return found
+
     counted = _Counted(found.streamed(db.stream_rows()))
-    result.plan = restated(bases, counted)
+    result.plan = restated(stated, counted, entries)
     result.fingerprint = found.hexdigest()
     result.empty_before = counted.rows == 0
     return result
