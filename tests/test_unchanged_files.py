@@ -86,13 +86,18 @@ def test_a_file_read_with_other_rules_is_read_again(input_dir, settings, monkeyp
             run_sync([path])
 
 
-def test_a_prune_or_an_overwrite_reads_the_files(input_dir, monkeypatch):
+@pytest.mark.parametrize("option", ["prune", "overwrite", "prune_all"])
+def test_a_prune_or_an_overwrite_reads_the_files(input_dir, monkeypatch, option):
     path = write_csv(input_dir / "partners_a.csv", [ROWS[0][:6]])
     assert run_sync([path], apply=True).applied
     unparsed(monkeypatch)
-    for options in ({"prune": True}, {"overwrite": True}, {"prune_all": True}):
-        with pytest.raises(AssertionError, match="parsed again"):
-            run_sync([path], **options)
+    with pytest.raises(AssertionError, match="parsed again"):
+        run_sync(
+            [path],
+            prune=option == "prune",
+            overwrite=option == "overwrite",
+            prune_all=option == "prune_all",
+        )
 
 
 def test_the_same_files_with_another_source_beside_them_are_read(input_dir, monkeypatch):
