@@ -45,7 +45,7 @@ def _kept_order(kept: Kept) -> tuple[str, str]:
 
 
 def merge(
-    records: Iterable[Record],
+    incoming: dict[Key, Record],
     chunks: Iterable[Sequence[tuple[Any, ...]]],
     bases: Mapping[str, Base | None],
     *,
@@ -54,15 +54,15 @@ def merge(
     removal: Callable[[Key], bool] | None = None,
     catalog: Catalog = EMPTY,
 ) -> Plan:
-    """The plan for `records` against the table, read as `chunks` of row tuples (`Row`'s
-    fields; `db.stream_rows`). `bases` maps each source name to its base, or to None when its
+    """The plan for the records `incoming` (by key, in the files' order; taken out as their
+    rows pass) against the table, read as `chunks` of row tuples (`Row`'s fields;
+    `db.stream_rows`). `bases` maps each source name to its base, or to None when its
     files are what it last applied (then each file value is its base).
 
     Memory holds the records and what changes: unchanged rows are kept as ids, and so are
     missing rows, except those `removal` says a prune may remove (it is None without one).
     """
     plan = Plan()
-    incoming = {record.key: record for record in records}
     files = {path: i for i, path in enumerate(dict.fromkeys(map(SOURCE_OF, incoming.values())))}
 
     def order(record: Record) -> tuple[int, int]:  # the files' order

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import compress
+from itertools import compress, repeat
 from operator import attrgetter, not_
 from typing import Any
 from unicodedata import is_normalized
@@ -46,6 +46,7 @@ EVERY_FIELD = frozenset(COMPARED)
 # A file of a million bad rows gives the first errors and a count, not a million-entry
 # response, page or SyncRun; repeated warnings likewise (see `collapse`).
 ERRORS_KEPT = 1000
+PLAIN_CHUNK = 10_000  # values checked at once by the column-wise fast path
 
 
 _record_values = attrgetter(*RECORD_FIELDS)
@@ -122,6 +123,8 @@ class Problem:
 @dataclass
 class Built:
     records: list[Record] = field(default_factory=list)
+    # The same records by identity key, as the merge looks them up (it takes them out).
+    by_key: dict[tuple[str, str], Record] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     omitted: list[Problem] = field(default_factory=list)  # the first error not kept
@@ -249,12 +252,7 @@ def _plain_columns(loaded: LoadedFile) -> Columns | None:
     """
     required: list[list[Any]] = [_column(loaded, f) for f in REQUIRED]
     optional: list[list[Any]] = [_column(loaded, f) for f in OPTIONAL]
-    try:
-        joined = "".join(["".join(col) for col in required])
-        joined += "".join(["".join(["" if x is None else x for x in col]) for col in optional])
-    except TypeError:
-        return None
-    if not (joined.isprintable() and (joined.isascii() or _all_nfc([*required, *optional]))):
+    if not _printable_nfc(required, optional):
         return None
     required = [list(map(str.strip, col)) for col in required]
     optional = [[x.strip() or None if x else None for x in col] for col in optional]
@@ -275,6 +273,24 @@ def _plain_columns(loaded: LoadedFile) -> Columns | None:
         times.append(given)
     names, tiers, programs, oems = required
     return (names, list(map(normalize_tier, tiers)), programs, oems, *optional, *times)
+
+
+def _printable_nfc(required: list[list[Any]], optional: list[list[Any]]) -> bool:
+    """Whether every value is printable NFC text (None allowed in optional fields), joined
+    PLAIN_CHUNK values at a time: one string of a whole file's text would be the peak of a
+    large run (twice the file's size once a single name is not Latin-1)."""
+    for col, may_lack in [*zip(required, repeat(False)), *zip(optional, repeat(True))]:
+        for start in range(0, len(col), PLAIN_CHUNK):
+            part = col[start : start + PLAIN_CHUNK]
+            if may_lack:
+                part = ["" if x is None else x for x in part]
+            try:
+                text = "".join(part)
+            except TypeError:  # a number, or a required field missing
+                return False
+            if not (text.isprintable() and (text.isascii() or _all_nfc([part]))):
+                return False
+    return True
 
 
 def _column(loaded: LoadedFile, name: str) -> list[Any]:
@@ -369,7 +385,6 @@ def build_records(
     flags = _Flags()
     first_spelling: dict[str, str] = {}
     resolved: dict[str, tuple[str, str]] = {}  # OEM as written → (spelling, key)
-    seen: dict[tuple[str, str], Record] = {}
     for loaded in files:
         built.warnings += loaded.warnings
         shared = _shared_fields(loaded)
@@ -411,7 +426,7 @@ def build_records(
                 stated_,
             )
         )
-        _add_unique(records, seen, built)
+        _add_unique(records, built)
     built.warnings += flags.warnings()
     built.near = flags.pairs[: WARNINGS_PER_KIND * 2]
     built.close()
@@ -526,8 +541,9 @@ def identity_keys(values: list[str]) -> list[str]:
     return keys
 
 
-def _add_unique(records: list[Record], seen: dict[tuple[str, str], Record], built: Built) -> None:
+def _add_unique(records: list[Record], built: Built) -> None:
     """Collapse identical duplicates (with a warning); conflicting ones are errors."""
+    seen = built.by_key
     keys = [r.key for r in records]
     if seen.keys().isdisjoint(keys) and len(set(keys)) == len(keys):
         # Optimization: the usual case, no key twice, needs no per-record bookkeeping.

@@ -12,6 +12,7 @@ import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ Entry = tuple | dict[str, Any]
 Base = dict[Key, Entry]
 NOT_STATED = object()
 POSITION = {name: i for i, name in enumerate(COMPARED)}
+COMPARED_OF = attrgetter(*COMPARED)
 
 
 def value(entry: Entry, name: str) -> Any:
@@ -128,17 +130,19 @@ def _stated_rows(name: str, oem_keys: Collection[str] | None = None) -> Iterator
 OemEntries = tuple[Iterator[Key], Iterator[Entry]]
 
 
-def load(name: str, like: Mapping[Key, tuple] | None = None) -> Base:
-    """The source's base ({} for a source never applied). `like` maps keys to what this run's
-    files state (every field): an entry equal to it is kept as that very tuple, so a base
-    that is mostly what the files say costs little memory (100 MB less at 100,000 records)."""
+def load(name: str, like: Mapping[Key, Record] | None = None) -> Base:
+    """The source's base ({} for a source never applied). `like` holds this run's records by
+    key: an entry equal to what its record states is kept as the record's own values, so a
+    base that is mostly what the files say costs little memory (100 MB less at 100,000
+    records)."""
     base: Base = {}
     for keys, entries in _stated_rows(name):
         if like is None:
             base.update(zip(keys, entries, strict=True))
             continue
         for key, entry in zip(keys, entries, strict=True):
-            same = like.get(key)
+            record = like.get(key)
+            same = None if record is None else COMPARED_OF(record)
             base[key] = same if same == entry else entry
     return base
 

@@ -326,23 +326,18 @@ def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> 
     bases: dict[str, sourcebase.Base | None] = {}
     stale: dict[str, list[sourcebase.Key] | None] = {}
     known = sourcebase.states(digests)
-    like: dict[sourcebase.Key, tuple] | None = None
     for name, files_digest in digests.items():
         said, read = known.get(name, ("", {}))
         if said == files_digest and not options.removes and read.get("stale") is not None:
             # Its files say what its base does: the base is not needed.
             bases[name], stale[name] = None, [tuple(key) for key in read["stale"]]
             continue
-        if like is None:  # what the files state, for the bases to share
-            records = built.records
-            like = dict(zip(map(KEY_OF, records), map(COMPARED_OF, records), strict=True))
-        bases[name] = sourcebase.load(name, like)
-    del like
+        bases[name] = sourcebase.load(name, built.by_key) if name in known else {}
     loaded = {name: base for name, base in bases.items() if base is not None}
     scoped = options.prune and not options.prune_all
     removal = None if not options.removes else stated_by(loaded) if scoped else lambda key: True
     plan = result.plan = merge(
-        built.records,
+        built.by_key,
         counted,
         bases,
         overwrite=options.overwrite,
@@ -364,8 +359,9 @@ def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> 
     for update in plan.updated:
         update.record.created_at = update.row.created_at
         update.record.updated_at = now
-    result.bases = _new_bases(built.records, plan, bases, digests, options.removes, stale)
-    result.read = sourcebase.Read(_read_key(digests), built.warnings, built.near, stale)
+    if not dry_run:  # what the sources state after this run, saved with its changes
+        result.bases = _new_bases(built.records, plan, bases, digests, options.removes, stale)
+        result.read = sourcebase.Read(_read_key(digests), built.warnings, built.near, stale)
     return result
 
 
