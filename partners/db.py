@@ -12,6 +12,7 @@ import json
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, NamedTuple, overload
@@ -80,16 +81,54 @@ def read_row(pk: int) -> Row | None:
     return found[0] if found else None
 
 
+@contextmanager
+def bound_cursor() -> Iterator[Any]:
+    """A cursor of the connection (its transaction) whose parameters the server binds, and
+    which takes `%b` for a parameter sent in binary.
+
+    Optimization: Django's PostgreSQL cursors bind on the client, quoting every parameter into
+    the query's text, an array's items one by one in Python (escaping a thousand OEMs' recent
+    changes took 0.8 s); in binary an array of strings is sent as it is. SQLite's cursor is
+    Django's (`%b` is for PostgreSQL only)."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            yield cursor
+            return
+        import psycopg
+
+        with psycopg.Cursor(cursor.connection) as bound:
+            yield bound
+
+
+ARRAY_TYPES = {int: "bigint[]", str: "text[]"}
+
+
+def among(column: str, values: Sequence[Any], kind: type = int) -> tuple[str, list[Any]]:
+    """SQL saying `column` is one of `values` (of type `kind`), and its parameters.
+
+    Optimization: PostgreSQL takes the values as ONE array parameter (`= ANY(%s)`): a query of
+    2,000 placeholders cost psycopg more to build than the server to run (reading the rows of
+    a listed 100,000-row no-op took 4 times as long). SQLite has no arrays: an `IN` list."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::{ARRAY_TYPES[kind]})", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def chunked(values: Sequence[Any], chunk: int) -> Iterator[Sequence[Any]]:
+    """`values` in parts small enough for `among` (SQLite's limit on parameters)."""
+    if connection.vendor == "postgresql":
+        chunk = max(chunk, 50_000)  # one array parameter: no limit but memory
+    for start in range(0, len(values), chunk):
+        yield values[start : start + chunk]
+
+
 def read_rows_by_id(ids: Sequence[int], chunk: int = 2000) -> list[Row]:
     """The rows with these ids (those that still exist), by id."""
     rows: list[Row] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), chunk):
-            part = list(ids[start : start + chunk])
-            marks = ", ".join(["%s"] * len(part))
-            cursor.execute(
-                f"SELECT {SELECTED} FROM {TABLE} WHERE id IN ({marks}) ORDER BY id", part
-            )
+        for part in chunked(ids, chunk):
+            where, params = among("id", part)
+            cursor.execute(f"SELECT {SELECTED} FROM {TABLE} WHERE {where} ORDER BY id", params)
             rows += [Row(*r) for r in cursor.fetchall()]
     return rows
 
@@ -277,11 +316,9 @@ def update(pairs: Iterable[tuple[int, Record]]) -> None:
 
 def delete(ids: Sequence[int], chunk: int = 2000) -> None:
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
-            cursor.execute(
-                f"DELETE FROM {TABLE} WHERE id IN ({', '.join(['%s'] * len(part))})", part
-            )
+        for part in chunked(ids, chunk):
+            where, params = among("id", part)
+            cursor.execute(f"DELETE FROM {TABLE} WHERE {where}", params)
 
 
 class StoreRow(NamedTuple):
