@@ -14,6 +14,8 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
 from operator import attrgetter
 from typing import Any, NamedTuple, overload
 
@@ -135,7 +137,18 @@ def read_rows_by_id(ids: Sequence[int], chunk: int = 2000) -> list[Row]:
 
 def stream_rows(chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
     """Every row as a tuple (Row's fields in order), by id, a chunk at a time: memory holds
-    one chunk, not the table (on PostgreSQL a server-side cursor)."""
+    one chunk, not the table. No other query may run on the connection until the last chunk
+    is taken (or the iterator closed).
+
+    PostgreSQL streams the result (psycopg's `stream`, libpq's chunked rows): the server sends
+    the next rows while these are compared, instead of waiting for a `FETCH` per chunk (a
+    server-side cursor: 21 round trips at 100,000 rows, the server idle between them)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            rows = cursor.cursor.stream(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id", size=chunk)
+            while part := list(islice(rows, chunk)):
+                yield part
+        return
     with connection.chunked_cursor() as cursor:
         cursor.execute(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id")
         while rows := cursor.fetchmany(chunk):
@@ -250,14 +263,25 @@ REPEATED = [COLUMNS.index(c) for c in ("tier", "program", "oem", "oem_key", *TIM
 INSERTED = ("name", "tier", "program", "oem", "poc", "notes", "name_key", "oem_key")
 
 
-def insert_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def insert_rows(
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    types: Sequence[str] | None = None,
+) -> None:
     """Bulk insert, the fastest way each database has: PostgreSQL's COPY (psycopg writes the
     rows in C; a fifth of the time of `executemany`), SQLite's `executemany`. Every bulk write
-    of the engine (records, ledger entries, source bases) comes through here."""
+    of the engine (records, ledger entries, source bases) comes through here.
+
+    With `types` (each column's PostgreSQL type), PostgreSQL is sent the rows in binary: the
+    server then parses no text (times as `datetime`, see `db_time`)."""
     names = ", ".join(columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            binary = " (FORMAT BINARY)" if types else ""
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN{binary}") as copy:
+                if types:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
             return
@@ -275,12 +299,34 @@ def insert(records: Sequence[Record], first_id: int | None = None) -> None:
         return
     columns = [*INSERTED, *TIMES]
     values: list[Iterable[Any]] = [list(map(attrgetter(name), records)) for name in INSERTED]
-    as_db = functools.lru_cache(maxsize=4096)(db_time())
+    binary = connection.vendor == "postgresql"
+    as_db = functools.lru_cache(maxsize=4096)(as_datetime if binary else db_time())
     values += [list(map(as_db, map(attrgetter(name), records))) for name in TIMES]
+    types = [*INSERTED_TYPES, "timestamptz", "timestamptz"] if binary else None
     if first_id is not None:
         columns.insert(0, "id")
         values.insert(0, range(first_id, first_id + len(records)))
-    insert_rows(TABLE, columns, zip(*values, strict=True))
+        types = ["int8", *types] if types else None
+    insert_rows(TABLE, columns, zip(*values, strict=True), types)
+
+
+# The PostgreSQL types of INSERTED, for a binary COPY.
+INSERTED_TYPES = (
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "text",
+    "varchar",
+    "varchar",
+)
+
+
+def as_datetime(value: str) -> datetime:
+    """A time as the engine keeps it (`YYYY-MM-DDTHH:MM:SSZ`, UTC) as an aware `datetime`,
+    for a binary COPY."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 UPDATED = ("name", "tier", "program", "oem", "poc", "notes", "name_key", "oem_key", "updated_at")
