@@ -135,6 +135,13 @@ def read_rows_by_id(ids: Sequence[int], chunk: int = 2000) -> list[Row]:
     return rows
 
 
+def _chunked_rows() -> bool:
+    """Whether libpq streams rows in chunks (17 and later; psycopg-binary bundles one)."""
+    import psycopg
+
+    return psycopg.pq.version() >= 170000
+
+
 def stream_rows(chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
     """Every row as a tuple (Row's fields in order), by id, a chunk at a time: memory holds
     one chunk, not the table. No other query may run on the connection until the last chunk
@@ -143,7 +150,7 @@ def stream_rows(chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
     PostgreSQL streams the result (psycopg's `stream`, libpq's chunked rows): the server sends
     the next rows while these are compared, instead of waiting for a `FETCH` per chunk (a
     server-side cursor: 21 round trips at 100,000 rows, the server idle between them)."""
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and _chunked_rows():
         with connection.cursor() as cursor:
             rows = cursor.cursor.stream(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id", size=chunk)
             while part := list(islice(rows, chunk)):
