@@ -50,7 +50,13 @@ TARGETS_100K = {
 # Peak RSS in MB: 100k runs (the scale issue's 200 MB), and a million records.
 PEAK_MB_100K = 200
 PEAK_MB_1M = {"no-op re-sync": 600, "dry run (empty db)": 600, "10% changed apply": 800}
-PG_URL = "postgres://postgres@127.0.0.1:5432/partners_bench"
+# BENCH_PG_DB names the benchmark's PostgreSQL database (default partners_bench), so that two
+# people benchmarking on one server do not drop each other's; the floor's is named after it.
+PG_DB = os.environ.get("BENCH_PG_DB", "partners_bench")
+PG_FLOOR_DB = PG_DB.replace("partners_bench", "partners_floor", 1)
+if PG_FLOOR_DB == PG_DB:
+    PG_FLOOR_DB = f"{PG_DB}_floor"
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
 SPEEDUP_TARGET = 40
 RATIO_TARGETS = {
     "non-ASCII dry run / ASCII-only dry run": 1.1,
@@ -157,10 +163,8 @@ def environment(folder: Path, database: str = "sqlite") -> dict[str, str]:
 def fresh_db(folder: Path, env: dict[str, str]) -> None:
     if env["DATABASE_URL"].startswith("postgres"):
         pg = ["-h", "127.0.0.1", "-U", "postgres"]
-        subprocess.run(
-            ["dropdb", *pg, "--if-exists", "partners_bench"], check=True, capture_output=True
-        )
-        subprocess.run(["createdb", *pg, "partners_bench"], check=True)
+        subprocess.run(["dropdb", *pg, "--if-exists", PG_DB], check=True, capture_output=True)
+        subprocess.run(["createdb", *pg, PG_DB], check=True)
     for suffix in ("", "-wal", "-shm"):
         (folder / f"db.sqlite3{suffix}").unlink(missing_ok=True)
     (folder / "oems.json").unlink(missing_ok=True)
@@ -184,9 +188,9 @@ def floor(folder: Path, data: Path, database: str) -> float:
     """The floor's whole process (benchmarks/floor.py), on a fresh target."""
     if database == "postgres":
         pg = ["-h", "127.0.0.1", "-U", "postgres"]
-        subprocess.run(["dropdb", *pg, "--if-exists", "partners_floor"], capture_output=True)
-        subprocess.run(["createdb", *pg, "partners_floor"], check=True)
-        target = PG_URL.replace("partners_bench", "partners_floor")
+        subprocess.run(["dropdb", *pg, "--if-exists", PG_FLOOR_DB], capture_output=True)
+        subprocess.run(["createdb", *pg, PG_FLOOR_DB], check=True)
+        target = f"postgres://postgres@127.0.0.1:5432/{PG_FLOOR_DB}"
     else:
         target = str(folder / "floor.sqlite3")
         Path(target).unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import islice, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -183,10 +183,14 @@ def save(name: str, files_digest: str, base: Base) -> None:
     for (oem_key, name_key), fields in base.items():
         by_oem.setdefault(oem_key, {})[name_key] = fields
     SourceBase.objects.filter(source=source).delete()
-    # Optimization: encoded and inserted a hundred OEMs at a time, each OEM's entries let go
-    # once encoded: the base is never held as JSON text whole (40 MB more at its peak).
-    oems = list(by_oem)
-    for start in range(0, len(oems), 100):
-        part = oems[start : start + 100]
-        rows = [(source.pk, oem, orjson.dumps(by_oem.pop(oem)).decode()) for oem in part]
-        db.insert_rows(SourceBase._meta.db_table, ("source_id", "oem_key", "stated"), rows)
+    # Optimization: each OEM's entries encoded as they are written and let go once encoded:
+    # the base is never held as JSON text whole (40 MB more at its peak). PostgreSQL takes
+    # them in one COPY (the server stores an OEM while the next is encoded); SQLite's
+    # `executemany` a hundred OEMs at a time.
+    table, columns = SourceBase._meta.db_table, ("source_id", "oem_key", "stated")
+    rows = ((source.pk, oem, orjson.dumps(by_oem.pop(oem)).decode()) for oem in list(by_oem))
+    if connection.vendor == "postgresql":
+        db.insert_rows(table, columns, rows)
+        return
+    while part := list(islice(rows, 100)):
+        db.insert_rows(table, columns, part)
