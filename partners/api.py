@@ -3,6 +3,7 @@ sync engine and the Obsidian exporter. The schema at /v1/openapi.json comes from
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Generator, Iterator, Sequence
@@ -314,6 +315,15 @@ class TierFilters(Schema):
         None, ge=1, le=100_000, description="at most this many records (default: all of them)"
     )
     offset: int = Field(0, ge=0, le=10_000_000, description="skip this many records first")
+    after: str | None = Field(
+        None,
+        max_length=2000,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description=(
+            "an opaque cursor from a `next` link: the page starts after the record it names "
+            "(`offset` then only numbers the page)"
+        ),
+    )
 
 
 ERRORS: dict[int, Any] = {
@@ -364,7 +374,8 @@ LIST_HEADERS = {
     description=(
         "Every record, ordered by OEM then name; the filters narrow it, `limit` and `offset` "
         "page it. `X-Total-Count` says how many records the filters match and `Link` "
-        "(RFC 8288) gives the next page. A list longer than one chunk of "
+        "(RFC 8288) gives the next page, with an `after` cursor that starts it in the index "
+        "and keeps it in place across writes. A list longer than one chunk of "
         "2,000 records is streamed as it is read from the database."
     ),
     openapi_extra={"responses": {200: {"headers": LIST_HEADERS}}},
@@ -380,10 +391,15 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
         rows = rows.filter(program__iexact=clean(filters.program) or "")
     if filters.q:
         rows = rows.filter(name__icontains=filters.q.strip())
-    start = _from_position(rows, filters.offset) if filters.offset else rows
+    if filters.after is not None:
+        start = _after_key(rows, _cursor_key(filters.after))
+    else:
+        start = _from_position(rows, filters.offset) if filters.offset else rows
+    # A page also reads its records' keys (past SEED_KEYS: not encoded), for its next link.
+    keys = ("oem_key", "name_key") if filters.limit is not None else ()
     values = start.annotate(
         updated=time_as_text("updated_at"), created=time_as_text("created_at")
-    ).values_list(*COMPARED, "updated", "created")  # the order of SEED_KEYS
+    ).values_list(*COMPARED, "updated", "created", *keys)  # the order of SEED_KEYS
     counted = filters.model_dump(include={"oem", "tier", "program", "q"})
     # A list that may stream is counted first: on PostgreSQL its query holds the connection
     # while it streams.
@@ -392,7 +408,7 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
         if filters.limit is not None and filters.limit <= CHUNK
         else cached_count(rows, counted)
     )
-    response, read = _record_list(values[: filters.limit], filters.limit)
+    response, read, last = _record_list(values[: filters.limit], filters.limit)
     # Optimization: a list read to its end tells the total; otherwise one COUNT per filters
     # and state of the table (see partners.counts).
     if read is not None and (read or not filters.offset):
@@ -400,9 +416,37 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
     else:
         total = early if early is not None else cached_count(rows, counted)
     response["X-Total-Count"] = str(total)
-    if links := _page_links(request, filters, total):
+    cursor = _cursor(last[len(SEED_KEYS) :]) if last is not None and keys else None
+    if links := _page_links(request, filters, total, cursor):
         response["Link"] = links
     return response
+
+
+def _cursor(key: Sequence[Any]) -> str:
+    """The opaque `after` of a next link: the (OEM, name) key of a page's last record."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def _cursor_key(cursor: str) -> list[str]:
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        key = None
+    texts = isinstance(key, list) and all(isinstance(k, str) and "\x00" not in k for k in key)
+    if not (texts and len(key) == 2):  # PostgreSQL refuses NUL
+        raise HttpError(400, "after: not a cursor from a next link")
+    return key
+
+
+def _after_key(rows: QuerySet[PartnerTier], key: list[str]) -> QuerySet[PartnerTier]:
+    """`rows` after the one with (OEM, name) key `key`, whether it is still there or not.
+
+    Keyset paging: the page starts in the index at once, however deep, and a write between
+    two pages shifts nothing (no record is skipped or read twice).
+    """
+    table = PartnerTier._meta.db_table
+    after = f"({table}.oem_key, {table}.name_key) > (%s, %s)"
+    return rows.filter(RawSQL(after, key, output_field=BooleanField()))
 
 
 def _from_position(rows: QuerySet[PartnerTier], offset: int) -> QuerySet[PartnerTier]:
@@ -428,22 +472,25 @@ CHUNK = 2000
 
 def _record_list(
     values: QuerySet[Any, Any], limit: int | None
-) -> tuple[HttpResponseBase, int | None]:
-    """The records as one JSON list: at once when they fit in one chunk, else streamed; and
-    how many there were when they were all read and no more follow them.
+) -> tuple[HttpResponseBase, int | None, Sequence[Any] | None]:
+    """The records as one JSON list: at once when they fit in one chunk, else streamed; how
+    many there were when they were all read and no more follow them; and the last row of a
+    page sent at once (for its next link).
 
     Either way the query runs here, before the status is sent, so a failing database is
     still a JSON 500; a streamed body that fails later can only be cut short.
     """
     if limit is not None and limit <= CHUNK:
         page = list(values)  # one plain query, no server-side cursor
-        return _json_list(page), (len(page) if len(page) < limit else None)
+        read = len(page) if len(page) < limit else None
+        return _json_list(page), read, (page[-1] if page else None)
     chunks = _chunks(_rows(values))
     first = next(chunks, [])
     if len(first) < CHUNK:
         chunks.close()
-        return _json_list(first), len(first)
-    return StreamingHttpResponse(RecordStream(first, chunks), content_type=JSON_TYPE), None
+        return _json_list(first), len(first), None
+    streamed = StreamingHttpResponse(RecordStream(first, chunks), content_type=JSON_TYPE)
+    return streamed, None, None
 
 
 Chunks = Generator[list[Sequence[Any]], None, None]
@@ -514,8 +561,9 @@ class RecordStream:
         self.rest.close()
 
 
-def _page_links(request: HttpRequest, filters: TierFilters, total: int) -> str:
-    """RFC 8288 `Link`: the next page while records remain, and the previous and first pages
+def _page_links(request: HttpRequest, filters: TierFilters, total: int, cursor: str | None) -> str:
+    """RFC 8288 `Link`: the next page while records remain (with the `after` cursor of this
+    page's last record when the page came in one body), and the previous and first pages
     past the first, each with the same filters."""
     if filters.limit is None:
         return ""
@@ -528,7 +576,10 @@ def _page_links(request: HttpRequest, filters: TierFilters, total: int) -> str:
         pages += [("prev", max(offset - limit, 0)), ("first", 0)]
     links = []
     for rel, at in pages:
-        url = f"{request.path}?{urlencode({**query, 'limit': limit, 'offset': at})}"
+        paging: dict[str, Any] = {"limit": limit, "offset": at}
+        if rel == "next" and cursor is not None:
+            paging["after"] = cursor
+        url = f"{request.path}?{urlencode({**query, **paging})}"
         links.append(f'<{request.build_absolute_uri(url)}>; rel="{rel}"')
     return ", ".join(links)
 
