@@ -14,10 +14,13 @@ The list at scale, 100,000 realistic records (`--list-records`), on each of `--d
   as the list did before it streamed);
 - `?limit=50` at pages spread over the whole table (deep offsets included), concurrency 8:
   p50 and p99 as the clients saw them and inside Django (`x-latency-ms`), beside the first
-  page alone;
+  page alone; by Python threads (http.client) and, when a C compiler is there, by a compiled
+  client (benchmarks/loadgen.c) whose own share of the 2 cores is small, so its figures are
+  the server's;
 - the COUNT behind `X-Total-Count`, unfiltered and with `q`, timed in the floor process.
 
-PostgreSQL runs in its own database `partners_bench_api` (127.0.0.1:5432), analyzed after the
+PostgreSQL runs in its own database `partners_bench_api` (127.0.0.1:5432; env BENCH_API_PG_DB
+names another), analyzed after the
 load, as autovacuum would within a minute.
 
     .venv/bin/python benchmarks/bench_api.py [--seconds 10] [--concurrency 8]
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import socket
 import statistics
@@ -53,7 +57,7 @@ TARGET_WORKER_MB = 150
 TARGET_PAGE_P99_MS = 25
 PAGE = 50
 PG = ["-h", "127.0.0.1", "-U", "postgres"]
-PG_NAME = "partners_bench_api"
+PG_NAME = os.environ.get("BENCH_API_PG_DB", "partners_bench_api")
 PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
 MAKE_TOKEN = """
 import django; django.setup()
@@ -151,6 +155,40 @@ def load(
     for thread in threads:
         thread.join()
     return latencies, server
+
+
+LOADGEN_SOURCE = Path(__file__).resolve().parent / "loadgen.c"
+
+
+def compiled_loadgen(folder: Path) -> Path | None:
+    """benchmarks/loadgen.c built with the system's C compiler, or None without one."""
+    binary = folder / "loadgen"
+    built = subprocess.run(
+        ["cc", "-O2", "-pthread", "-o", str(binary), str(LOADGEN_SOURCE)], capture_output=True
+    )
+    return binary if built.returncode == 0 else None
+
+
+def load_compiled(
+    binary: Path,
+    port: int,
+    token: str,
+    seconds: float,
+    concurrency: int,
+    prefix: str,
+    pages: int = 0,
+) -> tuple[list[float], list[float]]:
+    """`load` by the compiled client: `prefix`, with `&offset=` a random one of `pages`
+    pages when `pages` is given."""
+    ran = subprocess.run(
+        [str(binary), str(port), token, f"{seconds:g}", str(concurrency), prefix, str(pages)]
+        + [str(PAGE)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pairs = [line.split() for line in ran.stdout.splitlines()]
+    return [float(a) for a, _ in pairs], [float(b) for _, b in pairs]
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -337,20 +375,44 @@ def list_at_scale(folder: Path, database: str, count: int, args: argparse.Namesp
         pages = max(count // PAGE, 1)
         spread = lambda rng: f"/v1/partners/tiers?limit={PAGE}&offset={rng.randrange(pages) * PAGE}"  # noqa: E731
         first_page = lambda rng: f"/v1/partners/tiers?limit={PAGE}"  # noqa: E731
+        prefix = f"/v1/partners/tiers?limit={PAGE}"
+        binary = compiled_loadgen(folder)
         print(
             f"\nGET /v1/partners/tiers?limit={PAGE}&offset=<any page>, {count:,} records, "
             f"concurrency {args.concurrency}, {args.seconds:g} s ({database})"
         )
-        for label, path in (("pages anywhere", spread), ("the first page", first_page)):
-            latencies, server_ms = load(
-                server.port, server.token, args.seconds, args.concurrency, path
-            )
+        loads: list[tuple[str, str, Callable[[random.Random], str], int]] = [
+            ("pages anywhere", "Python threads", spread, pages),
+            ("the first page", "Python threads", first_page, 0),
+        ]
+        if binary is not None:  # the same loads by the compiled client
+            loads += [
+                ("pages anywhere", "compiled client", spread, pages),
+                ("the first page", "compiled client", first_page, 0),
+            ]
+        else:
+            print("  (no C compiler: the compiled client's runs are left out)")
+        for label, client, path, spread_over in loads:
+            if client == "compiled client" and binary is not None:
+                latencies, server_ms = load_compiled(
+                    binary,
+                    server.port,
+                    server.token,
+                    args.seconds,
+                    args.concurrency,
+                    prefix,
+                    spread_over,
+                )
+            else:
+                latencies, server_ms = load(
+                    server.port, server.token, args.seconds, args.concurrency, path
+                )
             p50, p99 = percentiles(latencies)
             s50, s99 = percentiles(server_ms)
             judged = verdict(p99, TARGET_PAGE_P99_MS, "ms", at_target)
             print(
-                f"  {label:14}  {len(latencies) / args.seconds:5.0f} requests/s   p50 "
-                f"{p50:5.1f} ms   p99 {p99:5.1f} ms  {judged}; "
+                f"  {label:14} ({client:15})  {len(latencies) / args.seconds:5.0f} requests/s"
+                f"   p50 {p50:5.1f} ms   p99 {p99:5.1f} ms  {judged}; "
                 f"inside Django p50 {s50:5.1f} ms   p99 {s99:5.1f} ms"
             )
         print(

@@ -10,9 +10,10 @@ import hashlib
 from typing import Any
 
 import orjson
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
-from partners.models import ListCount
+from partners.models import LedgerEntry, ListCount
 from partners.store import ledger_head
 
 
@@ -25,10 +26,16 @@ def cached_count(rows: QuerySet[Any, Any], filters: dict[str, Any]) -> int:
 
     The head is read before counting: a write between the two leaves a newer head, so the
     count is never kept for an older state than the one it saw."""
-    key, head = filters_key(filters), ledger_head()
-    found = ListCount.objects.filter(filters=key, ledger_id=head).values_list("total", flat=True)
+    key = filters_key(filters)
+    # Optimization: the head and the count kept for it in one query (one round trip less on
+    # every page); on a miss the head is read on its own, before counting.
+    newest = LedgerEntry.objects.order_by("-id").values("id")[:1]
+    found = ListCount.objects.filter(
+        filters=key, ledger_id=Coalesce(Subquery(newest), Value(0))
+    ).values_list("total", flat=True)
     for total in found:
         return int(total)
+    head = ledger_head()
     total = rows.count()
     ListCount.objects.bulk_create(
         [ListCount(filters=key, ledger_id=head, total=total)],

@@ -9,12 +9,13 @@ LocMem cache) would give each gunicorn worker its own allowance.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_client_ip_address
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -31,22 +32,33 @@ def _window() -> timedelta:
     return timedelta(seconds=settings.PARTNERS_API_FAILURE_WINDOW)
 
 
+def blocking_failure(request: HttpRequest, now: datetime) -> QuerySet[Any, Any]:
+    """The failure that blocks this client (at most one `failed_at`): the oldest of the
+    newest `PARTNERS_API_FAILURE_LIMIT` failures in the window, when there are that many."""
+    limit = settings.PARTNERS_API_FAILURE_LIMIT
+    recent = ApiAuthFailure.objects.filter(
+        client=client_address(request), failed_at__gt=now - _window()
+    )
+    oldest_counted = recent.order_by("-failed_at").values_list("failed_at", flat=True)
+    return oldest_counted[limit - 1 : limit]
+
+
+def retry_after(blocked_at: datetime | None, now: datetime) -> int | None:
+    """Seconds until a client blocked by the failure at `blocked_at` may try again."""
+    if blocked_at is None:
+        return None
+    return max(1, math.ceil((blocked_at + _window() - now).total_seconds()))
+
+
 def token_retry_after(request: HttpRequest) -> int | None:
     """Seconds until this client may present a token again, or None when it may now.
 
     Blocked while the window holds `PARTNERS_API_FAILURE_LIMIT` failures; it opens when the
     oldest of the newest `limit` failures leaves the window.
     """
-    limit = settings.PARTNERS_API_FAILURE_LIMIT
     now = timezone.now()
-    recent = ApiAuthFailure.objects.filter(
-        client=client_address(request), failed_at__gt=now - _window()
-    )
-    oldest_counted = recent.order_by("-failed_at").values_list("failed_at", flat=True)
-    found = list(oldest_counted[limit - 1 : limit])
-    if not found:
-        return None
-    return max(1, math.ceil((found[0] + _window() - now).total_seconds()))
+    found = list(blocking_failure(request, now))
+    return retry_after(found[0] if found else None, now)
 
 
 def record_token_failure(request: HttpRequest) -> None:

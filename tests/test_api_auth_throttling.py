@@ -110,6 +110,18 @@ def test_a_client_may_try_again_once_its_failures_leave_the_window(limit, token)
     assert ApiAuthFailure.objects.count() == 1  # the expired ones were cleared
 
 
+@pytest.mark.django_db
+def test_a_known_token_prefix_with_a_wrong_secret_counts_and_is_refused_once_blocked(limit, token):
+    # The token's row is found (its prefix is real): the throttle is read in the same query.
+    wrong = Client(HTTP_AUTHORIZATION=f"Bearer {token.rpartition('_')[0]}_wrong")
+    assert [wrong.get(TIERS).status_code for _ in range(limit)] == [401] * limit
+    assert ApiAuthFailure.objects.count() == limit
+    assert wrong.get(TIERS).status_code == 429
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {token}").get(TIERS).status_code == 429
+    assert Client(HTTP_AUTHORIZATION=BAD).get(TIERS).status_code == 429
+    assert ApiAuthFailure.objects.count() == limit  # refused ones are not counted
+
+
 # The admin's login form (django-axes).
 
 LOGIN = "/admin/login/?next=/admin/"
