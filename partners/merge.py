@@ -16,6 +16,8 @@ wins.
 
 from __future__ import annotations
 
+import heapq
+from array import array
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, eq, itemgetter
@@ -69,7 +71,7 @@ def merge(
         return files[record.source], record.line
 
     decided: list[tuple[Record, Row, list[str], list[str], list[str], list[dict]]] = []
-    unchanged: list[int] = []
+    unchanged = array("q")  # 8 bytes an id: most of the table, at its largest
     missing: list[int] = []
     removable_rows: list[Row] = []
     take = incoming.pop
@@ -78,7 +80,7 @@ def merge(
         # with it in C, and the loop below sees only the others (their rows built only then).
         taken: list[Any] = list(map(take, map(KEY_AT, chunk), repeat(ABSENT, len(chunk))))
         same = list(map(eq, map(COMPARED_OF, taken), map(COMPARED_AT, chunk)))
-        unchanged += compress(map(ID_AT, chunk), same)
+        unchanged.extend(compress(map(ID_AT, chunk), same))
         for values, record, equal in zip(chunk, taken, same, strict=True):
             if equal:
                 continue
@@ -148,14 +150,14 @@ def restated(
     fields as itself), so a row equal to what was stated is told by its hash, and `entries`
     reads only the entries of the others. Memory holds a hash per record, not its values."""
     plan = Plan()
-    unchanged: list[int] = []
+    unchanged = array("q")  # in id order, as the rows stream by
     missing: list[int] = []
     others: list[tuple[Any, ...]] = []
     take = stated.pop
     for chunk in chunks:
         said = list(map(take, map(KEY_AT, chunk), repeat(None, len(chunk))))
         same = list(map(eq, said, map(hash, map(COMPARED_AT, chunk))))
-        unchanged += compress(map(ID_AT, chunk), same)
+        unchanged.extend(compress(map(ID_AT, chunk), same))
         for values, entry, equal in zip(chunk, said, same, strict=True):
             if equal:
                 continue
@@ -165,6 +167,7 @@ def restated(
                 others.append(values)
     found = entries([*map(KEY_AT, others), *stated])
     kept: list[Kept] = []
+    alike: list[int] = []  # rows of `others` that are what was stated after all, in id order
     for values in others:
         was_stated = found[KEY_AT(values)]
         differing = [
@@ -175,10 +178,11 @@ def restated(
         if differing:
             kept.append(Kept(Row(*values), differing))
         else:
-            unchanged.append(values[0])
+            alike.append(values[0])
     kept += [Kept(_stated_record(found[key]), list(COMPARED), deleted=True) for key in stated]
     kept.sort(key=_kept_order)
-    plan.kept, plan.unchanged, plan.missing = kept, RowSet(sorted(unchanged)), RowSet(missing)
+    plan.kept, plan.missing = kept, RowSet(missing)
+    plan.unchanged = RowSet(heapq.merge(unchanged, alike))  # never a list of every id
     return plan
 
 

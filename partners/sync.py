@@ -404,7 +404,10 @@ def _plan_restated(
         hashed = sourcebase.load_hashed(name)
         for key in keys or ():
             hashed.pop(key, None)  # stated before, not by these files: missing, not stated
-        stated.update(hashed)
+        if stated:
+            stated.update(hashed)
+        else:  # the first (usually only) source's: taken as it is, not copied
+            stated = hashed
         del hashed
 
     def entries(keys: Collection[sourcebase.Key]) -> sourcebase.Base:
