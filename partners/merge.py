@@ -28,14 +28,14 @@ from partners.db import Row, RowSet
 from partners.diff import Kept, Plan, Update, field_changes
 from partners.fields import COMPARED
 from partners.programs import EMPTY, Catalog
-from partners.records import Record
+from partners.records import COMPARED_OF, Record
 from partners.sources import NOT_STATED, Base, Entry, Key, value
 
 Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
 SAME = object()  # a source whose files are what it last applied: F is its base
 # A row tuple's (`db.stream_rows`) id, compared fields and key.
 ID_AT, COMPARED_AT, KEY_AT = itemgetter(0), itemgetter(slice(1, 7)), itemgetter(8, 7)
-COMPARED_OF, SOURCE_OF = attrgetter(*COMPARED), attrgetter("source")
+SOURCE_OF = attrgetter("source")
 # A row's record when the files have none: its compared values equal no row's.
 ABSENT = SimpleNamespace(**dict.fromkeys(COMPARED, object()))
 

@@ -50,7 +50,7 @@ PLAIN_CHUNK = 10_000  # values checked at once by the column-wise fast path
 
 
 _record_values = attrgetter(*RECORD_FIELDS)
-_compared_values = attrgetter(*COMPARED)
+COMPARED_OF = attrgetter(*COMPARED)  # a record's compared values, as `Record.compared`
 
 
 def record_dict(record: Any) -> dict[str, str | None]:
@@ -96,7 +96,7 @@ class Record:
         return f"{self.source}: {self.position} {self.line}"
 
     def compared(self) -> tuple[str | None, ...]:
-        return _compared_values(self)
+        return COMPARED_OF(self)
 
     def to_dict(self) -> dict[str, str | None]:
         return record_dict(self)

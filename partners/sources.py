@@ -12,7 +12,6 @@ import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, repeat
-from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -21,7 +20,7 @@ from django.db import connection
 from partners import db
 from partners.fields import COMPARED
 from partners.models import Source, SourceBase
-from partners.records import Record
+from partners.records import COMPARED_OF, Record
 
 Key = tuple[str, str]
 # (oem_key, name_key) → what the source stated: a tuple of every compared field (the usual
@@ -30,7 +29,6 @@ Entry = tuple | dict[str, Any]
 Base = dict[Key, Entry]
 NOT_STATED = object()
 POSITION = {name: i for i, name in enumerate(COMPARED)}
-COMPARED_OF = attrgetter(*COMPARED)
 
 
 def value(entry: Entry, name: str) -> Any:

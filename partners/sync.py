@@ -39,7 +39,15 @@ from partners.locking import SyncBusy, sync_lock
 from partners.merge import merge, removable, restated, stated_by
 from partners.normalize import format_timestamp, identity_key
 from partners.programs import load_catalog
-from partners.records import FieldError, Problem, Record, build_records, normalize_row, oem_spelling
+from partners.records import (
+    COMPARED_OF,
+    FieldError,
+    Problem,
+    Record,
+    build_records,
+    normalize_row,
+    oem_spelling,
+)
 from partners.result_json import result_dict
 from partners.store import is_current, ledger_head, store_path, write_changes
 
@@ -268,9 +276,8 @@ def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
 
 FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
 FINGERPRINTED_VALUES = itemgetter(0, 10, 1, 2, 3, 4, 5, 6)  # the same of a row's tuple
-COMPARED_OF, STATED, NAME_KEY = attrgetter(*COMPARED), attrgetter("stated"), attrgetter("name_key")
+STATED, NAME_KEY = attrgetter("stated"), attrgetter("name_key")
 KEY = attrgetter("oem_key")
-KEY_OF = attrgetter("key")
 
 
 @dataclass(frozen=True)
