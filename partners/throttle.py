@@ -44,21 +44,11 @@ def blocking_failure(request: HttpRequest, now: datetime) -> QuerySet[Any, Any]:
 
 
 def retry_after(blocked_at: datetime | None, now: datetime) -> int | None:
-    """Seconds until a client blocked by the failure at `blocked_at` may try again."""
+    """Seconds until a client blocked by the failure at `blocked_at` may try again: the
+    block opens when that failure leaves the window."""
     if blocked_at is None:
         return None
     return max(1, math.ceil((blocked_at + _window() - now).total_seconds()))
-
-
-def token_retry_after(request: HttpRequest) -> int | None:
-    """Seconds until this client may present a token again, or None when it may now.
-
-    Blocked while the window holds `PARTNERS_API_FAILURE_LIMIT` failures; it opens when the
-    oldest of the newest `limit` failures leaves the window.
-    """
-    now = timezone.now()
-    found = list(blocking_failure(request, now))
-    return retry_after(found[0] if found else None, now)
 
 
 def record_token_failure(request: HttpRequest) -> None:
