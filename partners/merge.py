@@ -32,6 +32,7 @@ from partners.records import COMPARED_OF, Record
 from partners.sources import NOT_STATED, Base, Entry, Key, value
 
 Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
+Lazy = Callable[[Collection[Key]], Base]  # a base read only for the keys asked of it
 SAME = object()  # a source whose files are what it last applied: F is its base
 # A row tuple's (`db.stream_rows`) id, compared fields and key.
 ID_AT, COMPARED_AT, KEY_AT = itemgetter(0), itemgetter(slice(1, 7)), itemgetter(8, 7)
@@ -49,7 +50,7 @@ def _kept_order(kept: Kept) -> tuple[str, str]:
 def merge(
     incoming: dict[Key, Record],
     chunks: Iterable[Sequence[tuple[Any, ...]]],
-    bases: Mapping[str, Base | None],
+    bases: Mapping[str, Base | Lazy | None],
     *,
     overwrite: bool = False,
     edited: Edited = lambda ids: {},
@@ -58,8 +59,9 @@ def merge(
 ) -> Plan:
     """The plan for the records `incoming` (by key, in the files' order; taken out as their
     rows pass) against the table, read as `chunks` of row tuples (`Row`'s fields;
-    `db.stream_rows`). `bases` maps each source name to its base, or to None when its
-    files are what it last applied (then each file value is its base).
+    `db.stream_rows`). `bases` maps each source name to its base, to a `Lazy` one (asked,
+    once, for the entries of the records that differ from their rows or are new), or to None
+    when its files are what it last applied (then each file value is its base).
 
     Memory holds the records and what changes: unchanged rows are kept as ids, and so are
     missing rows, except those `removal` says a prune may remove (it is None without one).
@@ -70,7 +72,7 @@ def merge(
     def order(record: Record) -> tuple[int, int]:  # the files' order
         return files[record.source], record.line
 
-    decided: list[tuple[Record, Row, list[str], list[str], list[str], list[dict]]] = []
+    differ: list[tuple[Record, Row, list[str]]] = []
     unchanged = array("q")  # 8 bytes an id: most of the table, at its largest
     missing: list[int] = []
     removable_rows: list[Row] = []
@@ -100,8 +102,13 @@ def merge(
             if not differing:
                 unchanged.append(values[0])
                 continue
-            row = Row(*values)
-            decided.append((record, row, *_decide(record, row, differing, bases, overwrite)))
+            differ.append((record, row := Row(*values), differing))
+    bases = _read(bases, [*(record for record, _, _ in differ), *incoming.values()])
+    decided = [
+        (record, row, *_decide(record, row, differing, bases, overwrite))
+        for record, row, differing in differ
+    ]
+    del differ
     # Everything in the files' order, as a walk over the files would list it: three-way
     # conflicts (and new records that are conflicts) first, then those of two-way fields.
     decided.sort(key=lambda item: order(item[0]))
@@ -184,6 +191,15 @@ def restated(
     plan.kept, plan.missing = kept, RowSet(missing)
     plan.unchanged = RowSet(heapq.merge(unchanged, alike))  # never a list of every id
     return plan
+
+
+def _read(bases: Mapping[str, Base | Lazy | None], records: list[Record]) -> dict[str, Any]:
+    """The bases with each lazy one read for the `records` of its source."""
+    wanted: dict[str, list[Key]] = {name: [] for name, base in bases.items() if callable(base)}
+    for record in records:
+        if record.origin in wanted:
+            wanted[record.origin].append(record.key)
+    return {name: base(wanted[name]) if callable(base) else base for name, base in bases.items()}
 
 
 def _stated_record(entry: Entry) -> Record:

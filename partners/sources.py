@@ -12,6 +12,7 @@ import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, repeat
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -71,16 +72,6 @@ def remember_read(read: Read) -> None:
         Source.objects.filter(name=name).update(read=said)
 
 
-def stale_of(base: Base, stated: Sequence[Record]) -> list[Key] | None:
-    """The keys of `base` (which holds every `stated` record) its files no longer state,
-    or None when there are more than STALE_KEPT."""
-    if len(base) == len(stated):
-        return []
-    keys = {record.key for record in stated}
-    stale = [key for key in base if key not in keys]
-    return stale if len(stale) <= STALE_KEPT else None
-
-
 def states(names: Iterable[str]) -> dict[str, tuple[str, dict[str, Any]]]:
     """Each known source's digest and last read."""
     found = Source.objects.filter(name__in=list(names)).values_list("name", "digest", "read")
@@ -105,6 +96,17 @@ def last_read(digests: Mapping[str, str], key: str) -> Read | None:
 def _stated_rows(name: str, oem_keys: Collection[str] | None = None) -> Iterator[OemEntries]:
     """The source's base an OEM at a time (only `oem_keys`' when given): each entry's key and
     what it states, a tuple of every compared field or a dict of some."""
+    for oem_key, values in _stored(name, oem_keys):
+        keys = zip(repeat(oem_key), values, strict=False)
+        if set(map(type, values.values())) <= {list}:
+            # Optimization: every field stated (the usual case), entries made in C.
+            yield keys, map(tuple, values.values())
+        else:
+            yield keys, map(_entry, values.values())
+
+
+def _stored(name: str, oem_keys: Collection[str] | None = None) -> Iterator[tuple[str, dict]]:
+    """The source's stored OEMs (only `oem_keys`' when given), decoded one at a time."""
     table, sources = SourceBase._meta.db_table, Source._meta.db_table
     sql = (
         f"SELECT b.oem_key, b.stated FROM {table} b JOIN {sources} s ON s.id = b.source_id "
@@ -114,15 +116,16 @@ def _stated_rows(name: str, oem_keys: Collection[str] | None = None) -> Iterator
         cursor.execute(sql, [name])
         while rows := cursor.fetchmany(100):
             for oem_key, stated in rows:
-                if oem_keys is not None and oem_key not in oem_keys:
-                    continue
-                values = orjson.loads(stated) if isinstance(stated, str | bytes) else stated
-                keys = zip(repeat(oem_key), values, strict=False)
-                if set(map(type, values.values())) <= {list}:
-                    # Optimization: every field stated (the usual case), entries made in C.
-                    yield keys, map(tuple, values.values())
-                else:
-                    yield keys, (tuple(e) if isinstance(e, list) else e for e in values.values())
+                if oem_keys is None or oem_key in oem_keys:
+                    yield oem_key, _decoded(stated)
+
+
+def _decoded(stated: Any) -> dict[str, Any]:
+    return orjson.loads(stated) if isinstance(stated, str | bytes) else stated
+
+
+def _entry(stored: list | dict[str, Any]) -> Entry:
+    return tuple(stored) if isinstance(stored, list) else stored
 
 
 OemEntries = tuple[Iterator[Key], Iterator[Entry]]
@@ -160,11 +163,18 @@ def _hashed(entry: Entry) -> int | dict[str, Any]:
 
 
 def load_entries(name: str, keys: Collection[Key]) -> Base:
-    """The entries of `keys` in the source's base (only their OEMs are read)."""
-    wanted = set(keys)
+    """The entries of `keys` in the source's base (only their OEMs are read). Optimization:
+    each wanted entry is looked up in its decoded OEM; the others are never made into entries
+    (a sync that changed a tenth of the records asks for a tenth of them)."""
+    wanted: dict[str, list[str]] = {}
+    for oem_key, name_key in keys:
+        wanted.setdefault(oem_key, []).append(name_key)
     found: Base = {}
-    for oem_keys, entries in _stated_rows(name, {oem for oem, _ in wanted}):
-        found.update(pair for pair in zip(oem_keys, entries, strict=True) if pair[0] in wanted)
+    for oem_key, values in _stored(name, wanted):
+        for name_key in wanted[oem_key]:
+            stored = values.get(name_key)
+            if stored is not None:
+                found[oem_key, name_key] = _entry(stored)
     return found
 
 
@@ -174,21 +184,57 @@ def stated(record: Record) -> Entry:
     return {f: getattr(record, f) for f in record.stated}
 
 
-def save(name: str, files_digest: str, base: Base) -> None:
-    """Replace the source's base (in the caller's transaction)."""
+STATED_OF = attrgetter("stated")
+
+
+def save(
+    name: str, files_digest: str, records: Sequence[Record], removed: Collection[Key] = ()
+) -> list[Key] | None:
+    """Make the source's base what its files state now (`records`), in the caller's
+    transaction: the records it stated before and no longer states are kept (a later prune
+    removes them) and their keys returned (None when there are more than STALE_KEPT),
+    `removed` ones (pruned by this run) dropped.
+
+    Optimization: the base is never held whole. Each stored OEM is decoded, overlaid with the
+    records' entries and written back in place, a hundred OEMs at a time; OEMs new to the
+    source are inserted (one COPY on PostgreSQL)."""
     source, _ = Source.objects.update_or_create(name=name, defaults={"digest": files_digest})
     by_oem: dict[str, dict[str, Any]] = {}
-    for (oem_key, name_key), fields in base.items():
-        by_oem.setdefault(oem_key, {})[name_key] = fields
-    SourceBase.objects.filter(source=source).delete()
-    # Optimization: each OEM's entries encoded as they are written and let go once encoded:
-    # the base is never held as JSON text whole (40 MB more at its peak). PostgreSQL takes
-    # them in one COPY (the server stores an OEM while the next is encoded); SQLite's
-    # `executemany` a hundred OEMs at a time.
-    table, columns = SourceBase._meta.db_table, ("source_id", "oem_key", "stated")
+    if all(len(fields) == len(COMPARED) for fields in set(map(STATED_OF, records))):
+        entries: Iterable[Entry] = map(COMPARED_OF, records)  # every field: the usual case
+    else:
+        entries = map(stated, records)
+    for record, entry in zip(records, entries, strict=True):
+        by_oem.setdefault(record.oem_key, {})[record.name_key] = entry
+    table = SourceBase._meta.db_table
+    stale: list[Key] = []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {table} WHERE source_id = %s ORDER BY id", [source.pk])
+        ids = [pk for (pk,) in cursor.fetchall()]
+        for start in range(0, len(ids), 100):
+            where, params = db.among("id", ids[start : start + 100])
+            cursor.execute(f"SELECT id, oem_key, stated FROM {table} WHERE {where}", params)
+            written, emptied = [], []
+            for pk, oem_key, text in cursor.fetchall():
+                now = by_oem.pop(oem_key, {})
+                for name_key, entry in _decoded(text).items():
+                    if name_key not in now and (oem_key, name_key) not in removed:
+                        now[name_key] = entry  # stated before, not now: kept, stale
+                        stale.append((oem_key, name_key))
+                if now:
+                    written.append((orjson.dumps(now).decode(), pk))
+                else:
+                    emptied.append(pk)
+            if written:
+                cursor.executemany(f"UPDATE {table} SET stated = %s WHERE id = %s", written)
+            if emptied:
+                where, params = db.among("id", emptied)
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+    columns = ("source_id", "oem_key", "stated")
     rows = ((source.pk, oem, orjson.dumps(by_oem.pop(oem)).decode()) for oem in list(by_oem))
     if connection.vendor == "postgresql":
         db.insert_rows(table, columns, rows)
-        return
-    while part := list(islice(rows, 100)):
-        db.insert_rows(table, columns, part)
+    else:
+        while part := list(islice(rows, 100)):
+            db.insert_rows(table, columns, part)
+    return stale if len(stale) <= STALE_KEPT else None

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,10 @@ from partners.loaders import (
     read_input,
 )
 from partners.locking import SyncBusy, sync_lock
-from partners.merge import merge, removable, restated, stated_by
+from partners.merge import Lazy, merge, removable, restated, stated_by
 from partners.normalize import format_timestamp, identity_key
 from partners.programs import load_catalog
 from partners.records import (
-    COMPARED_OF,
     FieldError,
     Problem,
     Record,
@@ -101,7 +101,8 @@ class SyncResult:
     reverts: int | None = None  # a revert: the run it undoes
     conflicts: list[dict[str, Any]] = field(default_factory=list)  # a revert's
     refusal: str = ""  # why nothing may be written (the removal guard)
-    bases: list[tuple[str, str, Any]] = field(default_factory=list)  # to save when applied
+    # Per source to save when applied: name, files' digest, records stated, keys removed.
+    bases: list[tuple[str, str, list[Record], set[sourcebase.Key]]] = field(default_factory=list)
     near: list[dict[str, str]] = field(default_factory=list)  # near-duplicate spellings, as data
     read: sourcebase.Read | None = None  # what reading the files said, kept when applied
 
@@ -276,8 +277,6 @@ def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
 
 FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
 FINGERPRINTED_VALUES = itemgetter(0, 10, 1, 2, 3, 4, 5, 6)  # the same of a row's tuple
-STATED, NAME_KEY = attrgetter("stated"), attrgetter("name_key")
-KEY = attrgetter("oem_key")
 
 
 @dataclass(frozen=True)
@@ -330,7 +329,7 @@ def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> 
             pass
         result.fingerprint = found.hexdigest()
         return result
-    bases: dict[str, sourcebase.Base | None] = {}
+    bases: dict[str, sourcebase.Base | Lazy | None] = {}
     stale: dict[str, list[sourcebase.Key] | None] = {}
     known = sourcebase.states(digests)
     for name, files_digest in digests.items():
@@ -339,8 +338,13 @@ def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> 
             # Its files say what its base does: the base is not needed.
             bases[name], stale[name] = None, [tuple(key) for key in read["stale"]]
             continue
-        bases[name] = sourcebase.load(name, built.by_key) if name in known else {}
-    loaded = {name: base for name, base in bases.items() if base is not None}
+        if name not in known:
+            bases[name] = {}
+        elif options.removes:  # a prune asks of every record whether its source stated it
+            bases[name] = sourcebase.load(name, built.by_key)
+        else:  # read only for the records that need it: most are unchanged
+            bases[name] = partial(sourcebase.load_entries, name)
+    loaded = {name: base for name, base in bases.items() if isinstance(base, dict)}
     scoped = options.prune and not options.prune_all
     removal = None if not options.removes else stated_by(loaded) if scoped else lambda key: True
     plan = result.plan = merge(
@@ -367,7 +371,12 @@ def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> 
         update.record.created_at = update.row.created_at
         update.record.updated_at = now
     if not dry_run:  # what the sources state after this run, saved with its changes
-        result.bases = _new_bases(built.records, plan, bases, digests, options.removes, stale)
+        removed = {row.key for row in plan.missing} if options.removes else set()
+        result.bases = [
+            (name, digests[name], _stated_by(built.records, name, len(bases)), removed)
+            for name, base in bases.items()
+            if base is not None  # files unchanged: the base is as it was
+        ]
         result.read = sourcebase.Read(_read_key(digests), built.warnings, built.near, stale)
     return result
 
@@ -484,37 +493,9 @@ def _removal_guard(count: int, total: int, given: int | None) -> str:
     )
 
 
-def _new_bases(
-    records: list[Record],
-    plan: Plan,
-    bases: dict[str, Any],
-    digests: dict[str, str],
-    removes: bool,
-    stale: dict[str, list[sourcebase.Key] | None],
-) -> list[tuple[str, str, Any]]:
-    """Each source's base after this sync: what its files state now, the records it stated
-    before and no longer states kept (a later prune removes them; their keys go to `stale`),
-    removed ones dropped. Sources whose files did not change keep their base as it is."""
-    out: list[tuple[str, str, Any]] = []
-    removed = {row.key for row in plan.missing} if removes else set()
-    for name, base in bases.items():
-        if base is None:
-            continue
-        # In place: the merge is done with the old base, and each entry replaced is freed
-        # at once (a second copy of 100,000 entries would be the run's peak memory).
-        mine = [record for record in records if record.origin == name]
-        if all(len(stated) == len(COMPARED) for stated in set(map(STATED, mine))):
-            # Optimization: every field stated, so each entry is the compared tuple, and keys
-            # and entries are built in C.
-            keys = zip(map(KEY, mine), map(NAME_KEY, mine), strict=True)
-            base.update(zip(keys, map(COMPARED_OF, mine), strict=True))
-        else:
-            base.update((record.key, sourcebase.stated(record)) for record in mine)
-        for key in removed:
-            base.pop(key, None)
-        stale[name] = sourcebase.stale_of(base, mine)
-        out.append((name, digests[name], base))
-    return out
+def _stated_by(records: list[Record], name: str, sources: int) -> list[Record]:
+    """The records of source `name` (all of them when the run has one source)."""
+    return records if sources == 1 else [record for record in records if record.origin == name]
 
 
 def write_plan(plan: Plan, *, prune: bool, run_id: int, user_id: int | None, now: str) -> None:
@@ -648,8 +629,10 @@ def applying_run(
                     write_plan(
                         result.plan, prune=result.prune, run_id=run.pk, user_id=user_id, now=now
                     )
-                    for name, files_digest, base in result.bases:
-                        sourcebase.save(name, files_digest, base)
+                    for name, files_digest, records, removed in result.bases:
+                        stale = sourcebase.save(name, files_digest, records, removed)
+                        if result.read is not None:
+                            result.read.stale[name] = stale
                     result.bases = []  # saved: no need to hold them through the store write
                     if result.read is not None:
                         sourcebase.remember_read(result.read)
