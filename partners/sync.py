@@ -512,7 +512,7 @@ def write_plan(plan: Plan, *, prune: bool, run_id: int, user_id: int | None, now
         db.insert(plan.added, first_id=first)
         ledger.record_added(run_id=run_id, user_id=user_id, at=now, after_id=after)
     if plan.updated:
-        db.update((u.row.id, u.record) for u in plan.updated)
+        db.update(plan.updated)
         ledger.record_updated(plan.updated, run_id=run_id, user_id=user_id, at=now)
     ledger.record_recent(removed, plan.added, plan.updated, at=now)
 

@@ -218,3 +218,34 @@ def test_the_api_refuses_a_removal_past_the_guard_with_a_400(input_dir, django_u
     body["max_remove"] = 35
     response = client.post("/v1/partners/sync", json.dumps(body), content_type="application/json")
     assert response.status_code == 200 and PartnerTier.objects.count() == 5
+
+
+def test_an_edit_that_renames_a_partner_moves_its_key_and_leaves_the_other_fields(synced):
+    row = PartnerTier.objects.get()
+    values = {"name": "Red  River LTD", "tier": "Gold", "program": "PTP", "oem": "Meraki"}
+    assert save_record(
+        {**values, "poc": "Ana Ruiz", "notes": "first"}, pk=row.pk, user=None
+    ).applied
+    row.refresh_from_db()
+    assert (row.name, row.oem, row.name_key, row.oem_key) == (
+        "Red  River LTD",
+        "Meraki",
+        "red river ltd",
+        "meraki",
+    )
+    assert (row.tier, row.poc, row.notes) == ("Gold", "Ana Ruiz", "first")
+    renamed = ["Red River Ltd", "Gold", "PTP", "meraki", "Ana Ruiz", "first"]
+    result = run_sync([write_csv(synced, [renamed])], apply=True, prune=True)
+    assert result.summary["added"] == 0 and PartnerTier.objects.count() == 1
+
+
+def test_a_tier_change_leaves_the_fields_it_did_not_change(synced):
+    resync(synced, [[*ROW[:1], "Silver", *ROW[2:]]])
+    row = PartnerTier.objects.get()
+    assert (row.name, row.tier, row.program, row.oem) == ("Red River", "Silver", "PTP", "Cisco")
+    assert (row.poc, row.notes, row.name_key, row.oem_key) == (
+        "Ana Ruiz",
+        "first",
+        "red river",
+        "cisco",
+    )
