@@ -295,10 +295,12 @@ class Options:
         return self.prune or self.prune_all
 
 
-def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> SyncResult:
+def _plan(files: list[Input], options: Options, dry_run: bool, now: str) -> SyncResult:
     """Validate the files, then compare them with the table as it streams by: memory holds
     the records and the changes, never the table. Files that are what their sources last
-    applied are not read again (`_restatable`)."""
+    applied are not read again (`_restatable`). `files` is handed over: it is emptied when
+    they are parsed, so their columns are freed once the records are built (about 60 MB at
+    1,000,000 records)."""
     catalog = load_catalog()
     aliases = catalog.alias_map(settings.PARTNERS_OEM_ALIASES)
     digests = _source_digests(files, {**aliases, "\x00catalog": catalog.digest})
@@ -306,7 +308,9 @@ def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> 
     last = _restatable(digests, options)
     if last is not None:
         return _plan_restated(files, digests, last, found, dry_run)
+    sources = [source_entry(f) for f in files]
     parsed = [each.load() if isinstance(each, InputFile) else each for each in files]
+    files.clear()  # handed over: the parsed files go once their records are built
     built = build_records(
         parsed,
         aliases,
@@ -315,10 +319,11 @@ def _plan(files: Sequence[Input], options: Options, dry_run: bool, now: str) -> 
         strict=settings.PARTNERS_STRICT_TIERS,
         oem_names=db.oem_names,
     )
+    del parsed
     result = SyncResult(
         dry_run=dry_run,
         prune=options.removes,
-        sources=[source_entry(f) for f in files],
+        sources=sources,
         errors=built.errors,
         warnings=built.warnings,
         near=built.near,

@@ -176,3 +176,13 @@ def test_identity_keys_of_any_column_are_each_values_identity_key(values):
     from partners.records import identity_keys
 
     assert identity_keys(values) == [identity_key(v) for v in values]
+
+
+def test_identity_keys_of_a_column_longer_than_a_chunk_are_each_values_identity_key():
+    from partners.records import PLAIN_CHUNK, identity_keys
+
+    values = [f"Partner {i}" for i in range(PLAIN_CHUNK * 2 + 5)]
+    values[PLAIN_CHUNK - 1] = "Müller  GmbH"  # collapsible, at the end of the first part
+    values[PLAIN_CHUNK] = "ÅNGSTRÖM"  # not ASCII, first of the second
+    values[-1] = "Straße"
+    assert identity_keys(values) == [identity_key(v) for v in values]
