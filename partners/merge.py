@@ -218,7 +218,6 @@ def _decide(
 ) -> tuple[list[str], list[str], list[str], list[dict]]:
     """Per differing field: changed, kept, two-way (no base: decided by the ledger) or a
     conflict."""
-    file, database = record.to_dict(), row.to_dict()
     base = _base_of(record, bases)
     changed: list[str] = []
     kept: list[str] = []
@@ -230,12 +229,12 @@ def _decide(
             changed.append(name)
         elif base is None or before is NOT_STATED:
             two_way.append(name)
-        elif before is SAME or file[name] == before:
+        elif before is SAME or (file := getattr(record, name)) == before:
             kept.append(name)
-        elif database[name] == before:
+        elif (database := getattr(row, name)) == before:
             changed.append(name)
         else:
-            conflicts.append(_conflict(record, name, before, database[name], file[name]))
+            conflicts.append(_conflict(record, name, before, database, file))
     return changed, kept, two_way, conflicts
 
 
@@ -262,13 +261,29 @@ def _absent(record: Record, base: Any, overwrite: bool, plan: Plan) -> dict | No
 
 
 def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str], catalog: Catalog) -> None:
-    values = row.to_dict()
-    new = record.to_dict()
-    for name in fields:
-        values[name] = new[name]
-    values.update(created_at=row.created_at, updated_at=record.updated_at)
-    where = {"source": record.source, "position": record.position, "line": record.line}
-    merged = Record.of(values, **where, origin=record.origin, stated=record.stated)
+    """The row with the file's values of `fields`. Its keys are the row's: the two were
+    matched by them."""
+    chosen = set(fields)
+    name, tier, program, oem, poc, notes = (
+        getattr(record if field in chosen else row, field) for field in COMPARED
+    )
+    merged = Record(
+        name,
+        tier,
+        program,
+        oem,
+        poc,
+        notes,
+        created_at=row.created_at,
+        updated_at=record.updated_at,
+        name_key=row.name_key,
+        oem_key=row.oem_key,
+        source=record.source,
+        position=record.position,
+        line=record.line,
+        origin=record.origin,
+        stated=record.stated,
+    )
     plan.updated.append(
         Update(row, merged, field_changes(row.compared(), merged.compared(), catalog))
     )
