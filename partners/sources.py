@@ -105,6 +105,9 @@ def _stated_rows(name: str, oem_keys: Collection[str] | None = None) -> Iterator
             yield keys, map(_entry, values.values())
 
 
+FEW_OEMS = 200  # OEMs asked for by name, not filtered from a read of them all
+
+
 def _stored(name: str, oem_keys: Collection[str] | None = None) -> Iterator[tuple[str, dict]]:
     """The source's stored OEMs (only `oem_keys`' when given), decoded one at a time."""
     table, sources = SourceBase._meta.db_table, Source._meta.db_table
@@ -112,8 +115,14 @@ def _stored(name: str, oem_keys: Collection[str] | None = None) -> Iterator[tupl
         f"SELECT b.oem_key, b.stated FROM {table} b JOIN {sources} s ON s.id = b.source_id "
         "WHERE s.name = %s"
     )
+    params: list[Any] = [name]
+    if oem_keys is not None and len(oem_keys) <= FEW_OEMS:
+        # A few OEMs (a re-sync of mostly unchanged rows asks for a handful, or none): only
+        # theirs are read, through the (source, OEM) index.
+        where, keys = db.among("b.oem_key", list(oem_keys), str)
+        sql, params = f"{sql} AND {where}", [name, *keys]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [name])
+        cursor.execute(sql, params)
         while rows := cursor.fetchmany(100):
             for oem_key, stated in rows:
                 if oem_keys is None or oem_key in oem_keys:
