@@ -165,6 +165,9 @@ class SourceBase(models.Model):
     # (migration 0012): written and read whole by the engine, never queried inside; jsonb's
     # parsing and TOAST's compression made saving a 100,000-record base 0.85 s instead of 0.15.
     stated = models.TextField(default="{}")
+    # A digest of the name keys in `stated` (`sources.keys_digest`): a save whose files state
+    # the same records under this OEM writes their values without reading the old ones.
+    keys = models.CharField(max_length=32, default="", blank=True)
 
     class Meta:
         constraints = [
