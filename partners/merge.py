@@ -103,9 +103,10 @@ def merge(
                 unchanged.append(values[0])
                 continue
             differ.append((record, row := Row(*values), differing))
-    bases = _read(bases, [*(record for record, _, _ in differ), *incoming.values()])
+    # `overwrite` decides without bases: every field the files state wins.
+    read = _read(bases, [] if overwrite else [*(r for r, _, _ in differ), *incoming.values()])
     decided = [
-        (record, row, *_decide(record, row, differing, bases, overwrite))
+        (record, row, *_decide(record, row, differing, read, overwrite))
         for record, row, differing in differ
     ]
     del differ
@@ -129,7 +130,7 @@ def merge(
         if changed:
             _update(plan, row, record, changed, catalog)
     for new in incoming.values():
-        absent = _absent(new, _base_of(new, bases), overwrite, plan)
+        absent = _absent(new, _base_of(new, read), overwrite, plan)
         if absent:
             conflicts.append((0, order(new), absent))
     conflicts.sort(key=lambda item: item[:2])
@@ -193,12 +194,13 @@ def restated(
     return plan
 
 
-def _read(bases: Mapping[str, Base | Lazy | None], records: list[Record]) -> dict[str, Any]:
+def _read(bases: Mapping[str, Base | Lazy | None], records: list[Record]) -> dict[str, Base | None]:
     """The bases with each lazy one read for the `records` of its source."""
     wanted: dict[str, list[Key]] = {name: [] for name, base in bases.items() if callable(base)}
-    for record in records:
-        if record.origin in wanted:
-            wanted[record.origin].append(record.key)
+    if wanted:
+        for record in records:
+            if record.origin in wanted:
+                wanted[record.origin].append(record.key)
     return {name: base(wanted[name]) if callable(base) else base for name, base in bases.items()}
 
 

@@ -229,6 +229,7 @@ def save(
     digests = {oem_key: keys_digest(now) for oem_key, now in by_oem.items()}
     table, columns = SourceBase._meta.db_table, ("source_id", "oem_key", "keys", "stated")
     stale: list[Key] = []
+    stale_count = 0
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, oem_key, keys FROM {table} WHERE source_id = %s", [source.pk])
         stored = cursor.fetchall()
@@ -249,7 +250,9 @@ def save(
                     for name_key, entry in before.items():
                         if name_key not in now and (oem_key, name_key) not in removed:
                             now[name_key] = entry
-                            stale.append((oem_key, name_key))
+                            stale_count += 1
+                            if stale_count <= STALE_KEPT:
+                                stale.append((oem_key, name_key))
                 if now:
                     text = orjson.dumps(now).decode()
                     written.append((source.pk, oem_key, keys_digest(now), text))
@@ -262,4 +265,4 @@ def save(
     )
     while part := list(islice(rows, 100)):
         db.insert_rows(table, columns, part)
-    return stale if len(stale) <= STALE_KEPT else None
+    return stale if stale_count <= STALE_KEPT else None

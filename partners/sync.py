@@ -299,8 +299,8 @@ def _plan(files: list[Input], options: Options, dry_run: bool, now: str) -> Sync
     """Validate the files, then compare them with the table as it streams by: memory holds
     the records and the changes, never the table. Files that are what their sources last
     applied are not read again (`_restatable`). `files` is handed over: it is emptied when
-    they are parsed, so their columns are freed once the records are built (about 60 MB at
-    1,000,000 records)."""
+    they are parsed, so the columns of files read from paths are freed once their records
+    are built (about 60 MB at 1,000,000 records; an upload's caller holds its own)."""
     catalog = load_catalog()
     aliases = catalog.alias_map(settings.PARTNERS_OEM_ALIASES)
     digests = _source_digests(files, {**aliases, "\x00catalog": catalog.digest})
@@ -337,6 +337,7 @@ def _plan(files: list[Input], options: Options, dry_run: bool, now: str) -> Sync
     bases: dict[str, sourcebase.Base | Lazy | None] = {}
     stale: dict[str, list[sourcebase.Key] | None] = {}
     known = sourcebase.states(digests)
+    scoped = options.prune and not options.prune_all
     for name, files_digest in digests.items():
         said, read = known.get(name, ("", {}))
         if said == files_digest and not options.removes and read.get("stale") is not None:
@@ -345,12 +346,11 @@ def _plan(files: list[Input], options: Options, dry_run: bool, now: str) -> Sync
             continue
         if name not in known:
             bases[name] = {}
-        elif options.removes:  # a prune asks of every record whether its source stated it
+        elif scoped:  # a scoped prune asks of every row whether its sources stated it
             bases[name] = sourcebase.load(name, built.by_key)
         else:  # read only for the records that need it: most are unchanged
             bases[name] = partial(sourcebase.load_entries, name)
     loaded = {name: base for name, base in bases.items() if isinstance(base, dict)}
-    scoped = options.prune and not options.prune_all
     removal = None if not options.removes else stated_by(loaded) if scoped else lambda key: True
     plan = result.plan = merge(
         built.by_key,
@@ -378,7 +378,7 @@ def _plan(files: list[Input], options: Options, dry_run: bool, now: str) -> Sync
     if not dry_run:  # what the sources state after this run, saved with its changes
         removed = {row.key for row in plan.missing} if options.removes else set()
         result.bases = [
-            (name, digests[name], _stated_by(built.records, name, len(bases)), removed)
+            (name, digests[name], _records_of(built.records, name, len(bases)), removed)
             for name, base in bases.items()
             if base is not None  # files unchanged: the base is as it was
         ]
@@ -498,9 +498,21 @@ def _removal_guard(count: int, total: int, given: int | None) -> str:
     )
 
 
-def _stated_by(records: list[Record], name: str, sources: int) -> list[Record]:
+def _records_of(records: list[Record], name: str, sources: int) -> list[Record]:
     """The records of source `name` (all of them when the run has one source)."""
     return records if sources == 1 else [record for record in records if record.origin == name]
+
+
+def _save_bases(result: SyncResult) -> None:
+    """Each applied source's base and what reading its files said (with the keys its base
+    holds that its files no longer state, known once the base is saved)."""
+    for name, files_digest, records, removed in result.bases:
+        stale = sourcebase.save(name, files_digest, records, removed)
+        if result.read is not None:
+            result.read.stale[name] = stale
+    result.bases = []  # saved: no need to hold them through the store write
+    if result.read is not None:
+        sourcebase.remember_read(result.read)
 
 
 def write_plan(plan: Plan, *, prune: bool, run_id: int, user_id: int | None, now: str) -> None:
@@ -634,13 +646,7 @@ def applying_run(
                     write_plan(
                         result.plan, prune=result.prune, run_id=run.pk, user_id=user_id, now=now
                     )
-                    for name, files_digest, records, removed in result.bases:
-                        stale = sourcebase.save(name, files_digest, records, removed)
-                        if result.read is not None:
-                            result.read.stale[name] = stale
-                    result.bases = []  # saved: no need to hold them through the store write
-                    if result.read is not None:
-                        sourcebase.remember_read(result.read)
+                    _save_bases(result)
                     result.applied = True
                 result.run_id = run.pk
                 _finish_run(run, result)
