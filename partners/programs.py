@@ -261,7 +261,9 @@ def _nearest(spelling: str, choices: Iterable[str]) -> str | None:
     from rapidfuzz import fuzz, process, utils
 
     key = identity_key(spelling)
-    others = [c for c in choices if identity_key(c) != key]
+    # Sorted: among equally near ones the first alphabetically, whatever the order (a set's
+    # changes from one process to the next) they came in.
+    others = sorted({c for c in choices if identity_key(c) != key})
     found = process.extractOne(
         spelling,
         others,

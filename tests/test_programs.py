@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from partners.models import LedgerEntry, PartnerTier, Program, ProgramTier, SyncRun
 from partners.programs import (
+    EMPTY,
     SHIPPED,
     Catalog,
     Entry,
@@ -574,3 +575,8 @@ def test_a_mixed_file_is_spelled_and_flagged_row_by_row_where_its_ladders_differ
         "E": "Advanced",
         "F": "Partner",
     }
+
+
+def test_among_equally_near_known_oems_the_same_one_is_named_whatever_their_order():
+    known = ["Oem75", "Oem78", "Oem97"]  # each as near to "Oem7" as the others
+    assert EMPTY.near_oem("Oem7", known) == EMPTY.near_oem("Oem7", known[::-1]) == "Oem75"
