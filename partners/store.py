@@ -261,23 +261,20 @@ def _swapped(
     body: bytes, pairs: list[tuple[StoredRecord, StoredRecord]], encoder: _Encoder
 ) -> bytes:
     """An OEM's block with each old row's line replaced by its new record's, in place (same
-    name, same place); NotCurrent when no line of the block starts with the old row's name.
+    name, same place); NotCurrent when an old line is not in the block as a whole line.
 
-    Optimization: an update is found by its line's start, the name (in C; a name is the
-    OEM's once), so an OEM's block is not split into lines nor its names decoded, as
-    `_merged` must; the old line needs no rendering (the file's digest says it is ours)."""
+    Optimization: an update is found by its old line's bytes (in C), so an OEM's block is
+    not split into lines nor its names decoded, as `_merged` must."""
+    olds = encoder.lines([old for old, _ in pairs])
     news = encoder.lines([new for _, new in pairs])
     cuts: list[tuple[int, int, bytes]] = []
-    for (old, _), new_text in zip(pairs, news, strict=True):
-        start = b'    {"name": ' + _unique(old.name).encode() + b', "tier": '
-        at = body.find(start)
-        while at > 0 and body[at - 2 : at] != b",\n":  # inside another line's text
-            at = body.find(start, at + 1)
-        if at < 0:
+    for old_text, new_text in zip(olds, news, strict=True):
+        line = old_text.encode()
+        at = body.find(line)
+        end = at + len(line)
+        if at < 0 or body[max(at - 2, 0) : at] not in (b"", b",\n"):
             raise NotCurrent
-        end = body.find(b"\n", at)
-        end = len(body) if end < 0 else end - 1  # before the line's comma
-        if end < len(body) and body[end : end + 2] != b",\n":
+        if body[end : end + 2] not in (b"", b",\n"):
             raise NotCurrent
         cuts.append((at, end, new_text.encode()))
     cuts.sort()
