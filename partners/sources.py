@@ -162,13 +162,8 @@ def load_hashed(name: str) -> dict[Key, int | dict[str, Any]]:
     as itself): enough to tell a row that is what its source stated, in a fifth of the
     memory (`merge.restated` reads the entries of the others with `load_entries`)."""
     hashed: dict[Key, int | dict[str, Any]] = {}
-    for oem_key, values in _stored(name):
-        keys = list(zip(repeat(oem_key), values, strict=False))
-        if set(map(type, values.values())) <= {list}:
-            # Optimization: every field stated (the usual case), hashed in C.
-            hashed.update(zip(keys, map(hash, map(tuple, values.values())), strict=True))
-        else:
-            hashed.update(zip(keys, map(_hashed, map(_entry, values.values())), strict=True))
+    for keys, entries in _stated_rows(name):
+        hashed.update(zip(keys, map(_hashed, entries), strict=True))
     return hashed
 
 
