@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import jinja2
+import orjson
 from django.conf import settings
 from django.template import engines
 from django.template.backends.jinja2 import Jinja2
@@ -35,6 +36,7 @@ from partners.atomic import fsync_dir, sweep_temp_files, write_atomic
 from partners.filenames import fold, note_name, oem_id
 from partners.ledger import RECENT_KEPT
 from partners.locking import sync_lock
+from partners.models import ExportState
 from partners.normalize import identity_key
 from partners.notes import (
     NoteConflict,
@@ -332,6 +334,7 @@ class Exporter:
         self.recent: dict[str, list[dict[str, Any]]] = {}
         self.catalog: Catalog = EMPTY
         self.left: dict[str, str] = {}  # note file name → sha256 of the bytes it holds now
+        self.inputs: dict[str, str] = {}  # note file name → `_inputs` of its OEM (active ones)
 
     @cached_property
     def template(self) -> Any:
@@ -347,9 +350,11 @@ class Exporter:
             sweep_temp_files(folder / INDEX_NAME, suffix=".md")
         self.catalog = load_catalog()
         head, rules = ledger_head(), _rules(self.catalog)
+        state = ExportState.objects.filter(folder=str(folder)).first()
         whole = self.only is None and not self.prune and not self.retire
-        if whole and (left := _as_left(folder, head, rules, self.dry_run)) is not None:
+        if whole and (left := _as_left(state, folder, head, rules, self.dry_run)) is not None:
             return left
+        kept = state.left if state is not None and state.rules == rules else {}
         notes = self._existing_notes(folder)
         by_id = {n.hints["oem_id"]: n for n in notes if _oem_id_of(n)}
         by_name = {fold(n.path.stem): n for n in notes}
@@ -373,8 +378,21 @@ class Exporter:
             index_rows.append((oem, path, rows, ranked))
             if self.only is not None and rows[0].oem_key not in self.only:
                 continue  # not selected: listed in the index, its note left as it is
-            content = self._render(oem, rows, key=rows[0].oem_key, ranked=ranked)
-            self._write(path, note, owned, content)
+            inputs = _inputs(rows, self.recent.get(rows[0].oem_key))
+            # Optimization: a note holding the bytes the last export left, whose OEM's rows and
+            # recent changes are what they were then (and the rules), is what rendering would
+            # give again: it is not rendered.
+            if note is not None and (note.digest, inputs) == (
+                kept.get("files", {}).get(path.name),
+                kept.get("inputs", {}).get(path.name),
+            ):
+                self.result.files_unchanged.append(str(path))
+                self.left[path.name] = note.digest
+            else:
+                content = self._render(oem, rows, key=rows[0].oem_key, ranked=ranked)
+                self._write(path, note, owned, content)
+            if path.name in self.left:
+                self.inputs[path.name] = inputs
         inactive = [n for i, n in by_id.items() if i not in seen_ids and _is_oem_note(n)]
         for note in sorted(inactive, key=lambda n: n.path.name):
             if self.only is None:
@@ -388,8 +406,6 @@ class Exporter:
     def _remember(self, folder: Path, notes: list[Note], head: int, rules: str) -> None:
         """What this export left in the folder (see ExportState), unless some note was a
         conflict or is no regular file: those are looked at again on every export."""
-        from partners.models import ExportState
-
         if self.result.conflicts or any(note.conflict for note in notes):
             ExportState.objects.filter(folder=str(folder)).delete()
             return
@@ -399,6 +415,7 @@ class Exporter:
             "files": files,
             "notes": list(self.left),
             "inactive": [Path(p).name for p in self.result.inactive],
+            "inputs": self.inputs,
             "oems": self.result.oems_count,
         }
         ExportState.objects.update_or_create(
@@ -663,7 +680,9 @@ def _rules(catalog: Catalog) -> str:
     return digest.hexdigest()
 
 
-def _as_left(folder: Path, head: int, rules: str, dry_run: bool) -> ExportResult | None:
+def _as_left(
+    state: ExportState | None, folder: Path, head: int, rules: str, dry_run: bool
+) -> ExportResult | None:
     """The result of the last export, when nothing notes are rendered from has changed since
     (the ledger, the rules) and the folder holds the very note files it left, byte for byte;
     None otherwise.
@@ -672,9 +691,6 @@ def _as_left(folder: Path, head: int, rules: str, dry_run: bool) -> ExportResult
     instead of reading the table and rendering every note only to find it unchanged (0.8 s).
     The bytes are hashed, not trusted by size and mtime: an edit that keeps the size within
     one tick of the clock, or a sync tool that sets mtimes, would go unseen."""
-    from partners.models import ExportState
-
-    state = ExportState.objects.filter(folder=str(folder)).first()
     if state is None or state.ledger_id != head or state.rules != rules:
         return None
     left = state.left
@@ -693,6 +709,12 @@ def _as_left(folder: Path, head: int, rules: str, dry_run: bool) -> ExportResult
         inactive=[str(folder / name) for name in left["inactive"]],
         oems_count=left["oems"],
     )
+
+
+def _inputs(rows: list[db.NoteRow], recent: list[dict[str, Any]] | None) -> str:
+    """sha256 of what an OEM's note is rendered from besides the rules: its rows as the table
+    holds them, in its order, and its recent changes."""
+    return hashlib.sha256(orjson.dumps([list(map(tuple, rows)), recent])).hexdigest()
 
 
 def _ladder_row(

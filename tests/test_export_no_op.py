@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from partners import db
-from partners.models import ExportState
+from partners.edits import save_record
+from partners.models import ExportState, PartnerTier
 from partners.notes import BEGIN
-from partners.obsidian import export_obsidian
+from partners.obsidian import Exporter, export_obsidian
+from partners.revert import revert_run
 from tests.test_obsidian_export import SEED, oem_dir, sync
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +41,20 @@ def not_rendered(monkeypatch) -> Iterator[None]:
     with monkeypatch.context() as patched:
         patched.setattr(db, "read_for_notes", lambda: pytest.fail("the notes were rendered"))
         yield
+
+
+@pytest.fixture
+def rendered(monkeypatch) -> list[str]:
+    """The OEMs whose notes the exports render, in order."""
+    oems: list[str] = []
+    render = Exporter._render
+
+    def spy(self, oem, *args, **kwargs):
+        oems.append(oem)
+        return render(self, oem, *args, **kwargs)
+
+    monkeypatch.setattr(Exporter, "_render", spy)
+    return oems
 
 
 def full_export(vault: Path) -> dict:
@@ -90,13 +106,39 @@ def test_a_renamed_note_is_found_under_its_new_name(vault):
     assert not (folder / "Cisco.md").exists()
 
 
-def test_a_changed_record_renders_its_oems_note_again(vault, input_dir):
+def test_a_changed_record_renders_its_oems_note_alone(vault, input_dir, rendered):
     sync(input_dir, [*SEED[:2], ["Tech Solutions", "Gold", "Nutanix Elevate", "Nutanix", "", ""]])
 
     result = export_obsidian(vault)
 
     assert sorted(Path(p).name for p in result.files_written) == ["Nutanix.md", "OEM Index.md"]
     assert "Platinum → Gold" in (oem_dir(vault) / "Nutanix.md").read_text()
+    assert rendered == ["Nutanix", "Dell"]  # Dell's is inactive: those are always rendered
+    assert full_export(vault)["files_written"] == []  # rendering every note finds them so
+
+
+def test_a_record_moved_to_another_oem_renders_both_notes(vault, rendered):
+    record = PartnerTier.objects.get(name="Red River Technology")
+    values = {f: getattr(record, f) for f in ("name", "tier", "program", "poc", "notes")}
+    assert save_record({**values, "oem": "Nutanix"}, pk=record.pk, user=None).applied
+
+    result = export_obsidian(vault)
+
+    assert sorted(rendered) == ["Cisco", "Dell", "Nutanix"]
+    assert "### Red River" not in (oem_dir(vault) / "Cisco.md").read_text()
+    assert "### Red River" in (oem_dir(vault) / "Nutanix.md").read_text()
+    assert len(result.files_written) == 3  # and the index
+    assert full_export(vault)["files_written"] == []
+
+
+def test_an_edited_note_alone_is_rendered_again(vault, rendered):
+    note = oem_dir(vault) / "Nutanix.md"
+    text = note.read_text()
+    note.write_text(text.replace("Platinum", "Gold"))
+
+    assert export_obsidian(vault).files_written == [str(note)]
+    assert rendered == ["Nutanix", "Dell"]
+    assert note.read_text() == text
 
 
 def test_a_new_setting_or_template_renders_the_notes_again(vault, settings, tmp_path):
@@ -126,3 +168,16 @@ def test_a_copied_vault_is_told_apart_from_its_original(vault, tmp_path, monkeyp
     with not_rendered(monkeypatch):
         assert export_obsidian(vault).files_written == []
         assert export_obsidian(copy).files_written == []
+
+
+def test_a_change_undone_before_the_export_is_still_listed(vault, input_dir):
+    change = sync(
+        input_dir, [*SEED[:2], ["Tech Solutions", "Gold", "Nutanix Elevate", "Nutanix", "", ""]]
+    )
+    assert revert_run(change.run_id, apply=True).applied  # the rows are as they were
+
+    export_obsidian(vault)
+
+    text = (oem_dir(vault) / "Nutanix.md").read_text()
+    assert "Tech Solutions: Platinum → Gold" in text
+    assert "Tech Solutions: Gold → Platinum" in text
