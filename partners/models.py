@@ -235,7 +235,8 @@ class ExportState(models.Model):
     ledger_id = models.BigIntegerField()  # the newest ledger entry the notes reflect
     rules = models.CharField(max_length=64)  # sha256 of all else that decides a note's text
     # {"files": {name: sha256 of its bytes}, "notes": [name, …] as the result lists them,
-    # "inactive": [name, …], "oems": count}
+    # "inactive": [name, …], "inputs": {name: sha256 of its OEM's rows and recent changes},
+    # "oems": count}
     left = models.JSONField(default=dict)
 
     def __str__(self) -> str:
