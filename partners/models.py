@@ -226,6 +226,26 @@ class StoreState(models.Model):
         return self.path
 
 
+class ExportState(models.Model):
+    """What an export left in a vault's OEM folder, and from which state of the ledger and of
+    the rules notes are rendered by. An export finding the ledger, the rules and every file
+    as they were left reports the result of then instead of rendering 1,000 notes only to find
+    them unchanged; anything else (a note edited, deleted or added, a write, a new catalog,
+    template or version) exports in full.
+    """
+
+    folder = models.CharField(max_length=1000, unique=True)
+    ledger_id = models.BigIntegerField()  # the newest ledger entry the notes reflect
+    rules = models.CharField(max_length=64)  # sha256 of all else that decides a note's text
+    # {"files": {name: sha256 of its bytes}, "notes": [name, …] as the result lists them,
+    # "inactive": [name, …], "inputs": {name: sha256 of its OEM's rows and recent changes},
+    # "oems": count}
+    left = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return self.folder
+
+
 class Upload(models.Model):
     """A file uploaded in the admin, kept between its preview and its confirm.
 
