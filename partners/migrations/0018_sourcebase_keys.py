@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("partners", "0016_source_read"),
+        ("partners", "0017_export_state"),
     ]
 
     operations = [
