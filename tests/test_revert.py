@@ -173,3 +173,25 @@ def test_a_revert_retires_the_notes_its_run_created_unless_a_person_wrote_in_the
     else:
         assert after == before
         assert (trash / "Oracle.md").exists()
+
+
+def test_added_and_removed_entries_hold_every_field_of_their_record(two_runs):
+    first, second, _ = two_runs
+    times = dict(
+        PartnerTier.objects.filter(name="Red River").values("created_at", "updated_at").get()
+    )
+    stamp = {name: value.strftime("%Y-%m-%dT%H:%M:%SZ") for name, value in times.items()}
+    added = LedgerEntry.objects.get(run_id=first.run_id, name="Red River")
+    assert added.old is None and added.new == {
+        "name": "Red River",
+        "tier": "Gold",
+        "program": "Cisco Partner Program",
+        "oem": "Cisco",
+        "poc": "Ana Ruiz",
+        "notes": None,
+        **stamp,
+    }
+    removed = LedgerEntry.objects.get(run_id=second.run_id, action="removed")
+    assert removed.new is None and removed.old is not None
+    assert (removed.name, removed.old["name"], removed.old["notes"]) == ("Globex", "Globex", None)
+    assert removed.old["poc"] is None and set(removed.old) == set(added.new)
