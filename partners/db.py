@@ -271,9 +271,10 @@ def read_for_notes() -> list[NoteRow]:
     """Optimization: only the columns the notes show, without string sharing (the rows live
     for one export): a third faster than `read_rows` at 100,000 rows."""
     columns = "name, tier, program, oem, poc, notes, oem_key, " + time_as_text("updated_at")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {TABLE}")
-        return list(map(NoteRow._make, cursor.fetchall()))
+    rows: list[NoteRow] = []
+    for part in stream(f"SELECT {columns} FROM {TABLE}", []):  # see read_rows
+        rows += map(NoteRow._make, part)
+    return rows
 
 
 REPEATED = [COLUMNS.index(c) for c in ("tier", "program", "oem", "oem_key", *TIMES)]
