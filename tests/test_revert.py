@@ -178,10 +178,11 @@ def test_a_revert_retires_the_notes_its_run_created_unless_a_person_wrote_in_the
 
 def test_added_and_removed_entries_hold_every_field_of_their_record(two_runs):
     first, second, _ = two_runs
-    times = dict(
-        PartnerTier.objects.filter(name="Red River").values("created_at", "updated_at").get()
-    )
-    stamp = {name: value.strftime("%Y-%m-%dT%H:%M:%SZ") for name, value in times.items()}
+    record = PartnerTier.objects.get(name="Red River")
+    stamp = {
+        name: getattr(record, name).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for name in ("created_at", "updated_at")
+    }
     added = LedgerEntry.objects.get(run_id=first.run_id, name="Red River")
     assert added.old is None and added.new == {
         "name": "Red River",
