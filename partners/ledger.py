@@ -41,8 +41,8 @@ def _json_object_sql() -> str:
     if connection.vendor == "postgresql":
         # Optimization: every field is text (or null), so jsonb_object takes the names and the
         # values as two text arrays; jsonb_build_object looks up each of its sixteen
-        # arguments' types on every row. The same jsonb, 40% less of the server's time
-        # (100,000 entries: 0.37 → 0.22 s of its CPU).
+        # arguments' types on every row. The same jsonb in 40% less of the server's CPU
+        # (100,000 objects: 0.37 → 0.22 s; the added records' INSERT … SELECT 0.89 → 0.77 s).
         names = "{" + ",".join(RECORD_FIELDS) + "}"
         return f"jsonb_object('{names}'::text[], ARRAY[{', '.join(columns)}]::text[])"
     pairs = [f"'{name}', {column}" for name, column in zip(RECORD_FIELDS, columns, strict=True)]

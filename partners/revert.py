@@ -110,8 +110,9 @@ def _fingerprint(rows: list[db.Row], run_id: int) -> str:
 
 
 def _entries(run_id: int) -> Iterator[_Entry]:
-    """The run's entries in order, streamed. Optimization: a cursor and orjson, not model
-    instances and json.loads: a 100,000-record run reads in a fifth of the time."""
+    """The run's entries in order, streamed (`db.stream`: no other query may run until the
+    last is read). Optimization: a cursor and orjson, not model instances and json.loads: a
+    100,000-record run reads in a fifth of the time."""
     fields = ", ".join(_Entry._fields)
     query = f"SELECT {fields} FROM {LedgerEntry._meta.db_table} WHERE run_id = %s ORDER BY id"
     for chunk in db.stream(query, [run_id]):
