@@ -150,23 +150,29 @@ def _chunked_rows() -> bool:
 
 
 def stream_rows(chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
-    """Every row as a tuple (Row's fields in order), by id, a chunk at a time: memory holds
-    one chunk, not the table. No other query may run on the connection until the last chunk
-    is taken (or the iterator closed).
+    """Every row as a tuple (Row's fields in order), by id, a chunk at a time."""
+    return stream(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id", [], chunk)
+
+
+def stream(query: str, params: Sequence[Any], chunk: int = 5000) -> Iterator[list[tuple]]:
+    """The result of `query`, a chunk at a time: memory holds one chunk, not the result. No
+    other query may run on the connection until the last chunk is taken (or the iterator
+    closed).
 
     PostgreSQL streams the result (psycopg's `stream`, libpq's chunked rows): the server sends
     the next rows while these are compared, instead of waiting for a `FETCH` per chunk (a
-    server-side cursor: 21 round trips at 100,000 rows, the server idle between them)."""
+    server-side cursor: 21 round trips at 100,000 rows, the server idle between them). A plain
+    cursor would fetch the whole result before the first row."""
     if connection.vendor == "postgresql" and _chunked_rows():
         with connection.cursor() as cursor:
-            rows = cursor.cursor.stream(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id", size=chunk)
+            rows = cursor.cursor.stream(query, params, size=chunk)
             while part := list(islice(rows, chunk)):
                 yield part
         return
     with connection.chunked_cursor() as cursor:
-        cursor.execute(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id")
-        while rows := cursor.fetchmany(chunk):
-            yield rows
+        cursor.execute(query, params)
+        while part := cursor.fetchmany(chunk):
+            yield part
 
 
 class RowSet(Sequence[Row]):
@@ -232,20 +238,22 @@ def db_time() -> Callable[[str | None], str | None]:
     return lambda value: value
 
 
-def read_rows() -> list[Row]:
-    """Every row, by id."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id")
-        fetched = cursor.fetchall()
-    if not fetched:
-        return []
-    values: list[Iterable[Any]] = list(zip(*fetched, strict=True))
-    # Optimization: tiers, programs, OEMs and times repeat across thousands of rows; one
-    # string object per distinct value (interned, a column at a time in C) instead of one
-    # per row saves a third of the memory that 100,000 rows take.
-    for i in REPEATED:
-        values[i] = map(sys.intern, values[i])
-    return list(map(Row, *values))
+def read_rows(chunk: int = 5000) -> list[Row]:
+    """Every row, by id.
+
+    Optimization: the rows are made a streamed chunk at a time (`stream_rows`), so the
+    driver's copy of the whole result never sits beside them (fetched at once, 100,000 rows
+    were held three times over: psycopg's result, its tuples and the rows)."""
+    rows: list[Row] = []
+    for part in stream_rows(chunk):
+        values: list[Iterable[Any]] = list(zip(*part, strict=True))
+        # Optimization: tiers, programs, OEMs and times repeat across thousands of rows; one
+        # string object per distinct value (interned, a column at a time in C) instead of
+        # one per row saves a third of the memory that 100,000 rows take.
+        for i in REPEATED:
+            values[i] = map(sys.intern, values[i])
+        rows += map(Row, *values)
+    return rows
 
 
 class NoteRow(NamedTuple):
@@ -266,9 +274,10 @@ def read_for_notes() -> list[NoteRow]:
     """Optimization: only the columns the notes show, without string sharing (the rows live
     for one export): a third faster than `read_rows` at 100,000 rows."""
     columns = "name, tier, program, oem, poc, notes, oem_key, " + time_as_text("updated_at")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {TABLE}")
-        return list(map(NoteRow._make, cursor.fetchall()))
+    rows: list[NoteRow] = []
+    for part in stream(f"SELECT {columns} FROM {TABLE}", []):  # see read_rows
+        rows += map(NoteRow._make, part)
+    return rows
 
 
 REPEATED = [COLUMNS.index(c) for c in ("tier", "program", "oem", "oem_key", *TIMES)]

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
-from django.db import connection
 
 from partners import db
 from partners.diff import Plan, Update, field_changes
@@ -111,19 +110,16 @@ def _fingerprint(rows: list[db.Row], run_id: int) -> str:
 
 
 def _entries(run_id: int) -> Iterator[_Entry]:
-    """The run's entries in order, streamed. Optimization: a cursor and orjson, not model
-    instances and json.loads: a 100,000-record run reads in a fifth of the time."""
+    """The run's entries in order, streamed (`db.stream`: no other query may run until the
+    last is read). Optimization: a cursor and orjson, not model instances and json.loads: a
+    100,000-record run reads in a fifth of the time."""
     fields = ", ".join(_Entry._fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {fields} FROM {LedgerEntry._meta.db_table} WHERE run_id = %s ORDER BY id",
-            [run_id],
-        )
-        while chunk := cursor.fetchmany(5000):
-            for action, record_id, oem_key, name_key, name, oem, old, new in chunk:
-                yield _Entry(
-                    action, record_id, oem_key, name_key, name, oem, _decoded(old), _decoded(new)
-                )
+    query = f"SELECT {fields} FROM {LedgerEntry._meta.db_table} WHERE run_id = %s ORDER BY id"
+    for chunk in db.stream(query, [run_id]):
+        for action, record_id, oem_key, name_key, name, oem, old, new in chunk:
+            yield _Entry(
+                action, record_id, oem_key, name_key, name, oem, _decoded(old), _decoded(new)
+            )
 
 
 def _decoded(value: Any) -> dict[str, Any] | None:

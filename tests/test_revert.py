@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from partners import db
 from partners.models import LedgerEntry, PartnerTier, SyncRun
 from partners.sync import run_sync
 from tests.helpers import run, write_csv
@@ -173,3 +174,33 @@ def test_a_revert_retires_the_notes_its_run_created_unless_a_person_wrote_in_the
     else:
         assert after == before
         assert (trash / "Oracle.md").exists()
+
+
+def test_added_and_removed_entries_hold_every_field_of_their_record(two_runs):
+    first, second, _ = two_runs
+    record = PartnerTier.objects.get(name="Red River")
+    stamp = {
+        name: getattr(record, name).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for name in ("created_at", "updated_at")
+    }
+    added = LedgerEntry.objects.get(run_id=first.run_id, name="Red River")
+    assert added.old is None and added.new == {
+        "name": "Red River",
+        "tier": "Gold",
+        "program": "Cisco Partner Program",
+        "oem": "Cisco",
+        "poc": "Ana Ruiz",
+        "notes": None,
+        **stamp,
+    }
+    removed = LedgerEntry.objects.get(run_id=second.run_id, action="removed")
+    assert removed.new is None and removed.old is not None
+    assert (removed.name, removed.old["name"], removed.old["notes"]) == ("Globex", "Globex", None)
+    assert removed.old["poc"] is None and set(removed.old) == set(added.new)
+
+
+def test_the_rows_a_revert_reads_chunk_by_chunk_are_every_row_by_id(two_runs):
+    rows = db.read_rows(chunk=2)
+    ids = [row.id for row in rows]
+    assert len(ids) == 3 and ids == sorted(PartnerTier.objects.values_list("pk", flat=True))
+    assert rows == db.read_rows_by_id(ids)
