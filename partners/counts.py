@@ -7,36 +7,34 @@ state stands until the next write, in every server process.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-from django.db.models import QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import connection
 
 from partners.models import LedgerEntry, ListCount
-from partners.store import ledger_head
 
 
 def filters_key(filters: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(filters, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def cached_count(rows: QuerySet[Any, Any], filters: dict[str, Any]) -> int:
-    """`rows.count()`, from the last count with these filters if nothing was written since.
+def cached_count(filters: dict[str, Any], count: Callable[[], int]) -> int:
+    """`count()`, the number of records `filters` match: the last count with these filters
+    if nothing was written since.
 
     The head is read before counting: a write between the two leaves a newer head, so the
     count is never kept for an older state than the one it saw."""
     key = filters_key(filters)
     # Optimization: the head and the count kept for it in one query (one round trip less on
-    # every page); on a miss the head is read on its own, before counting.
-    newest = LedgerEntry.objects.order_by("-id").values("id")[:1]
-    found = ListCount.objects.filter(
-        filters=key, ledger_id=Coalesce(Subquery(newest), Value(0))
-    ).values_list("total", flat=True)
-    for total in found:
+    # every page), in SQL written once (compiling its queryset cost as much as the page's).
+    with connection.cursor() as cursor:
+        cursor.execute(KEPT, [key])
+        head, total = cursor.fetchone()
+    if total is not None:
         return int(total)
-    head = ledger_head()
-    total = rows.count()
+    total = count()
     ListCount.objects.bulk_create(
         [ListCount(filters=key, ledger_id=head, total=total)],
         update_conflicts=True,
@@ -44,3 +42,11 @@ def cached_count(rows: QuerySet[Any, Any], filters: dict[str, Any]) -> int:
         update_fields=["ledger_id", "total"],
     )
     return total
+
+
+_ledger, _kept = LedgerEntry._meta.db_table, ListCount._meta.db_table
+# The ledger's head (0 when empty) and the total kept for it with some filters, if any.
+KEPT = (
+    f"SELECT head.id, {_kept}.total FROM (SELECT COALESCE(MAX(id), 0) AS id FROM {_ledger}) "
+    f"head LEFT JOIN {_kept} ON {_kept}.filters = %s AND {_kept}.ledger_id = head.id"
+)
