@@ -59,6 +59,12 @@ def small_chunks(monkeypatch):
 
 
 @pytest.fixture
+def small_marks(monkeypatch):
+    """A mark every 4 records, so a few dozen records have several."""
+    monkeypatch.setattr("partners.api.MARK", 4)
+
+
+@pytest.fixture
 def samples():
     result = load_samples([Path(settings.BASE_DIR) / "data" / "partners"])
     assert result is not None and result.applied
@@ -189,6 +195,39 @@ def test_links_keep_the_filters_and_say_next_prev_and_first(api, input_dir):
     last = api.get(links(middle)["next"])
     assert len(json.loads(body(last))) == 2 and last["X-Total-Count"] == "10"
     assert set(links(last)) == {"prev", "first"}
+
+
+def marks_taken(queries) -> int:
+    return sum("ROW_NUMBER()" in query["sql"].upper() for query in queries)
+
+
+@pytest.mark.parametrize("query", [{}, {"oem": "OEM 1"}, {"q": "0001"}])
+def test_a_page_at_any_offset_is_that_slice_of_the_whole_list(api, input_dir, small_marks, query):
+    partners(input_dir, 30)
+    everything = json.loads(body(api.get(TIERS, query)))
+    for offset in range(len(everything) + 2):
+        response = api.get(TIERS, {**query, "limit": 3, "offset": offset})
+        assert json.loads(body(response)) == everything[offset : offset + 3], offset
+        assert response["X-Total-Count"] == str(len(everything))
+
+
+def test_marks_are_taken_once_per_state_of_the_table(api, input_dir, viewer, small_marks):
+    partners(input_dir, 30)
+    deep = {"limit": 3, "offset": 13}
+    with CaptureQueriesContext(connection) as first:
+        api.get(TIERS, deep)
+    with CaptureQueriesContext(connection) as again:
+        api.get(TIERS, {**deep, "offset": 22})
+    assert (marks_taken(first), marks_taken(again)) == (1, 0)
+
+    doomed = PartnerTier.objects.order_by("oem_key", "name_key").values_list("pk", flat=True)
+    delete_records(list(doomed[:2]), user=viewer)  # the marks are now two records off
+    everything = json.loads(body(api.get(TIERS)))
+    with CaptureQueriesContext(connection) as stale:
+        assert json.loads(body(api.get(TIERS, deep))) == everything[13:16]
+    with CaptureQueriesContext(connection) as renewed:
+        assert json.loads(body(api.get(TIERS, deep))) == everything[13:16]
+    assert (marks_taken(stale), marks_taken(renewed)) == (0, 1)
 
 
 def query_of(url: str) -> dict[str, str]:
