@@ -539,7 +539,9 @@ def _marks(matched: Where) -> tuple[int, list[tuple[str, str]]]:
             list(params),
         )
         rows = cursor.fetchall()
-    taken = (rows[0][0] if rows else 0, [(oem, name) for _, oem, name in rows])
+    if not rows:
+        return 0, []  # no records: no marks, and no head to keep them for
+    taken = (rows[0][0], [(oem, name) for _, oem, name in rows])
     if len(_marked) >= MARKED:
         del _marked[next(iter(_marked))]
     _marked[matched] = taken
