@@ -19,6 +19,7 @@ from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 
+from partners import db
 from partners.models import ApiAuthFailure
 
 
@@ -58,11 +59,8 @@ def blocked_at(blocking: tuple[str, list[Any]]) -> datetime | None:
 
 
 def failure_time(value: Any) -> datetime | None:
-    """A `failed_at` as the database gave it, as Django's field would read it."""
-    column = ApiAuthFailure._meta.get_field("failed_at").cached_col
-    for convert in connection.ops.get_db_converters(column):
-        value = convert(value, column, connection)
-    return value
+    """A `failed_at` as the database gave it, as Django's field reads it."""
+    return db.as_read(ApiAuthFailure._meta.get_field("failed_at"), value)
 
 
 def retry_after(blocked_at: datetime | None, now: datetime) -> int | None:

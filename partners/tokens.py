@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
+from partners import db
 from partners.models import ApiToken
 from partners.throttle import failure_time
 
@@ -98,12 +99,7 @@ def _token_sql(blocking: str) -> str:
 def _user(values: list[Any]) -> Any:
     """The user from its row's values, converted as the ORM converts them."""
     fields = _user_fields()
-    for i, field in enumerate(fields):
-        column = field.cached_col
-        for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
-            connection
-        ):
-            values[i] = convert(values[i], column, connection)
+    values = [db.as_read(field, value) for field, value in zip(fields, values, strict=True)]
     return get_user_model().from_db(connection.alias, [f.attname for f in fields], values)
 
 
