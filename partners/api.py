@@ -29,7 +29,7 @@ from ninja.security import HttpBearer, SessionAuth
 from pydantic import ConfigDict, StrictBool, StrictInt, StrictStr
 
 from partners import db, throttle, tokens
-from partners.counts import cached_count
+from partners.counts import KEPT, cached_count, filters_key
 from partners.fields import COMPARED, RECORD_FIELDS
 from partners.locking import SyncBusy
 from partners.middleware import internal_error
@@ -388,27 +388,31 @@ def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpRespons
     # A page also reads its records' keys (past SEED_KEYS: not encoded), for its next link.
     keys = filters.limit is not None
     counted = filters.model_dump(include={"oem", "tier", "program", "q"})
+    count = functools.partial(_count, matched)
     # A list that may stream is counted first: on PostgreSQL its query holds the connection
-    # while it streams.
-    early = (
-        None
-        if filters.limit is not None and filters.limit <= CHUNK
-        else cached_count(counted, lambda: _count(matched))
-    )
-    response, read, last = _record_list(_select(start, filters.limit, keys), filters.limit)
+    # while it streams. A page in one body reads the total kept for its filters itself.
+    paged = filters.limit is not None and filters.limit <= CHUNK
+    early = None if paged else cached_count(counted, count)
+    kept = filters_key(counted) if paged else None
+    select = _select(start, filters.limit, keys, kept)
+    response, read, last = _record_list(select, filters.limit)
     marked = filters.after is None and filters.offset >= MARK
     if read == 0 and marked and _stale_marks(matched):
         # The marks were of an older state of the table: the page counted from the start.
         start = _from_position(matched, filters.offset, marked=False)
-        response, read, last = _record_list(_select(start, filters.limit, keys), filters.limit)
+        select = _select(start, filters.limit, keys, kept)
+        response, read, last = _record_list(select, filters.limit)
     # Optimization: a list read to its end tells the total; otherwise one COUNT per filters
     # and state of the table (see partners.counts).
     if read is not None and (read or not filters.offset):
         total = filters.offset + read
+    elif early is not None:
+        total = early
     else:
-        total = early if early is not None else cached_count(counted, lambda: _count(matched))
+        found = last[len(SEED_KEYS) + 2 :] if kept is not None and last is not None else None
+        total = cached_count(counted, count, found)
     response["X-Total-Count"] = str(total)
-    cursor = _cursor(last[len(SEED_KEYS) :]) if last is not None and keys else None
+    cursor = _cursor(last[len(SEED_KEYS) : len(SEED_KEYS) + 2]) if last and keys else None
     if links := _page_links(request, filters, total, cursor):
         response["Link"] = links
     return response
@@ -444,13 +448,16 @@ def _filtered(oem: str | None, tier: str | None, program: str | None, q: str | N
     return sql, tuple(params)
 
 
-def _select(where: Where, limit: int | None, keys: bool) -> Where:
-    """The records `where` picks, in the list's order, as SEED_KEYS (then their keys)."""
+def _select(where: Where, limit: int | None, keys: bool, kept: str | None = None) -> Where:
+    """The records `where` picks, in the list's order, as SEED_KEYS (then their keys, then
+    the ledger's head and the total kept for the filters with key `kept`)."""
     times = f"{time_as_text('updated_at')}, {time_as_text('created_at')}"
     columns = ", ".join([*(f"{TABLE}.{name}" for name in COMPARED), times])
-    sql = f"SELECT {columns}{f', {ORDER}' if keys else ''} FROM {TABLE} WHERE {where[0]} "
+    columns += f", {ORDER}" if keys else ""
+    columns += f", {KEPT}" if kept is not None else ""
+    sql = f"SELECT {columns} FROM {TABLE} WHERE {where[0]} "
     sql += f"ORDER BY {ORDER}{f' LIMIT {limit:d}' if limit is not None else ''}"
-    return sql, where[1]
+    return sql, ((kept,) if kept is not None else ()) + where[1]
 
 
 def _count(where: Where) -> int:

@@ -7,7 +7,7 @@ state stands until the next write, in every server process.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -20,18 +20,20 @@ def filters_key(filters: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(filters, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def cached_count(filters: dict[str, Any], count: Callable[[], int]) -> int:
+def cached_count(
+    filters: dict[str, Any], count: Callable[[], int], kept: Sequence[Any] | None = None
+) -> int:
     """`count()`, the number of records `filters` match: the last count with these filters
-    if nothing was written since.
+    if nothing was written since. `kept`: the KEPT columns, when a query already read them.
 
     The head is read before counting: a write between the two leaves a newer head, so the
     count is never kept for an older state than the one it saw."""
     key = filters_key(filters)
-    # Optimization: the head and the count kept for it in one query (one round trip less on
-    # every page), in SQL written once (compiling its queryset cost as much as the page's).
-    with connection.cursor() as cursor:
-        cursor.execute(KEPT, [key])
-        head, total = cursor.fetchone()
+    if kept is None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {KEPT}", [key])
+            kept = cursor.fetchone()
+    head, total = kept
     if total is not None:
         return int(total)
     total = count()
@@ -44,9 +46,13 @@ def cached_count(filters: dict[str, Any], count: Callable[[], int]) -> int:
     return total
 
 
-_ledger, _kept = LedgerEntry._meta.db_table, ListCount._meta.db_table
-# The ledger's head (0 when empty) and the total kept for it with some filters, if any.
+_head = f"SELECT COALESCE(MAX(id), 0) FROM {LedgerEntry._meta.db_table}"
+# Two columns for any SELECT, its parameter the filters' key: the ledger's head (0 when
+# empty) and the total kept for it with those filters (NULL if none).
+# Optimization: the head and the count kept for it in one query, or in the page's own (one
+# round trip less on every page), in SQL written once (compiling its queryset cost as much
+# as the page's); uncorrelated, so each is read once per query.
 KEPT = (
-    f"SELECT head.id, {_kept}.total FROM (SELECT COALESCE(MAX(id), 0) AS id FROM {_ledger}) "
-    f"head LEFT JOIN {_kept} ON {_kept}.filters = %s AND {_kept}.ledger_id = head.id"
+    f"({_head}), (SELECT total FROM {ListCount._meta.db_table} "
+    f"WHERE filters = %s AND ledger_id = ({_head}))"
 )
