@@ -4,6 +4,7 @@ sync engine and the Obsidian exporter. The schema at /v1/openapi.json comes from
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 from collections.abc import Generator, Iterator, Sequence
@@ -14,10 +15,8 @@ from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
-from django.core.exceptions import EmptyResultSet, RequestDataTooBig
-from django.db import connections
-from django.db.models import BooleanField, CharField, QuerySet
-from django.db.models.expressions import RawSQL
+from django.core.exceptions import FullResultSet, RequestDataTooBig
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -30,11 +29,11 @@ from ninja.security import HttpBearer, SessionAuth
 from pydantic import ConfigDict, StrictBool, StrictInt, StrictStr
 
 from partners import db, throttle, tokens
-from partners.counts import cached_count
+from partners.counts import KEPT, cached_count, filters_key
 from partners.fields import COMPARED, RECORD_FIELDS
 from partners.locking import SyncBusy
 from partners.middleware import internal_error
-from partners.models import PartnerTier
+from partners.models import LedgerEntry, PartnerTier
 from partners.normalize import clean, identity_key, normalize_tier
 from partners.obsidian import VaultError, export_obsidian
 from partners.profiles import parse_sheet
@@ -98,7 +97,7 @@ class BearerToken(HttpBearer):
         blocking = throttle.blocking_failure(request, now)
         user, blocked_at = tokens.authenticate_unless_blocked(token, blocking)
         if user is None and blocked_at is None:
-            blocked_at = next(iter(blocking), None)
+            blocked_at = throttle.blocked_at(blocking)
         retry_after = throttle.retry_after(blocked_at, now)
         if retry_after is not None:
             raise TooManyFailures(retry_after)
@@ -344,11 +343,10 @@ ERRORS: dict[int, Any] = {
 SEED_KEYS = RECORD_FIELDS
 
 
-def time_as_text(column: str) -> RawSQL:
+def time_as_text(column: str) -> str:
     """Optimization: times formatted by the database, as the engine reads them; converting
     2,000 datetimes in Python was two thirds of listing 1,000 records."""
-    table = PartnerTier._meta.db_table
-    return RawSQL(db.time_as_text(f"{table}.{column}"), (), output_field=CharField())
+    return db.time_as_text(f"{PartnerTier._meta.db_table}.{column}")
 
 
 LIST_HEADERS = {
@@ -382,44 +380,90 @@ LIST_HEADERS = {
 )
 def list_tiers(request: HttpRequest, filters: Query[TierFilters]) -> HttpResponseBase:
     _require(request, "view_partnertier")
-    rows = PartnerTier.objects.order_by("oem_key", "name_key")
-    if filters.oem is not None:
-        rows = rows.filter(oem_key=identity_key(filters.oem))
-    if filters.tier is not None:
-        rows = rows.filter(tier=normalize_tier(clean(filters.tier) or ""))
-    if filters.program is not None:
-        rows = rows.filter(program__iexact=clean(filters.program) or "")
-    if filters.q:
-        rows = rows.filter(name__icontains=filters.q.strip())
+    matched = _filtered(filters.oem, filters.tier, filters.program, filters.q)
     if filters.after is not None:
-        start = _after_key(rows, _cursor_key(filters.after))
+        start = _after_key(matched, _cursor_key(filters.after))
     else:
-        start = _from_position(rows, filters.offset) if filters.offset else rows
+        start = _from_position(matched, filters.offset) if filters.offset else matched
     # A page also reads its records' keys (past SEED_KEYS: not encoded), for its next link.
-    keys = ("oem_key", "name_key") if filters.limit is not None else ()
-    values = start.annotate(
-        updated=time_as_text("updated_at"), created=time_as_text("created_at")
-    ).values_list(*COMPARED, "updated", "created", *keys)  # the order of SEED_KEYS
+    keys = filters.limit is not None
     counted = filters.model_dump(include={"oem", "tier", "program", "q"})
+    count = functools.partial(_count, matched)
     # A list that may stream is counted first: on PostgreSQL its query holds the connection
-    # while it streams.
-    early = (
-        None
-        if filters.limit is not None and filters.limit <= CHUNK
-        else cached_count(rows, counted)
-    )
-    response, read, last = _record_list(values[: filters.limit], filters.limit)
+    # while it streams. A page in one body reads the total kept for its filters itself.
+    paged = filters.limit is not None and filters.limit <= CHUNK
+    early = None if paged else cached_count(counted, count)
+    kept = filters_key(counted) if paged else None
+    select = _select(start, filters.limit, keys, kept)
+    response, read, last = _record_list(select, filters.limit)
+    marked = filters.after is None and filters.offset >= MARK
+    if read == 0 and marked and _stale_marks(matched):
+        # The marks were of an older state of the table: the page counted from the start.
+        start = _from_position(matched, filters.offset, marked=False)
+        select = _select(start, filters.limit, keys, kept)
+        response, read, last = _record_list(select, filters.limit)
     # Optimization: a list read to its end tells the total; otherwise one COUNT per filters
     # and state of the table (see partners.counts).
     if read is not None and (read or not filters.offset):
         total = filters.offset + read
+    elif early is not None:
+        total = early
     else:
-        total = early if early is not None else cached_count(rows, counted)
+        found = last[len(SEED_KEYS) + 2 :] if kept is not None and last is not None else None
+        total = cached_count(counted, count, found)
     response["X-Total-Count"] = str(total)
-    cursor = _cursor(last[len(SEED_KEYS) :]) if last is not None and keys else None
+    cursor = _cursor(last[len(SEED_KEYS) : len(SEED_KEYS) + 2]) if last and keys else None
     if links := _page_links(request, filters, total, cursor):
         response["Link"] = links
     return response
+
+
+# A condition on the records: SQL and its parameters.
+Where = tuple[str, tuple[Any, ...]]
+TABLE = PartnerTier._meta.db_table
+ORDER = f"{TABLE}.oem_key, {TABLE}.name_key"  # the list's order: the unique (OEM, name) key
+
+
+@functools.lru_cache(maxsize=256)
+def _filtered(oem: str | None, tier: str | None, program: str | None, q: str | None) -> Where:
+    """The records the filters match, compiled by the ORM (its rules for each lookup).
+
+    Optimization: compiled once per filters in each process, not for every page: building
+    and compiling the list's querysets was over half the CPU a `?limit=50` page cost.
+    """
+    rows = PartnerTier.objects.all()
+    if oem is not None:
+        rows = rows.filter(oem_key=identity_key(oem))
+    if tier is not None:
+        rows = rows.filter(tier=normalize_tier(clean(tier) or ""))
+    if program is not None:
+        rows = rows.filter(program__iexact=clean(program) or "")
+    if q:
+        rows = rows.filter(name__icontains=q.strip())
+    query = rows.query
+    try:
+        sql, params = query.get_compiler(rows.db).compile(query.where)
+    except FullResultSet:  # no filters
+        return "1 = 1", ()
+    return sql, tuple(params)
+
+
+def _select(where: Where, limit: int | None, keys: bool, kept: str | None = None) -> Where:
+    """The records `where` picks, in the list's order, as SEED_KEYS (then their keys, then
+    the ledger's head and the total kept for the filters with key `kept`)."""
+    times = f"{time_as_text('updated_at')}, {time_as_text('created_at')}"
+    columns = ", ".join([*(f"{TABLE}.{name}" for name in COMPARED), times])
+    columns += f", {ORDER}" if keys else ""
+    columns += f", {KEPT}" if kept is not None else ""
+    sql = f"SELECT {columns} FROM {TABLE} WHERE {where[0]} "
+    sql += f"ORDER BY {ORDER}{f' LIMIT {limit:d}' if limit is not None else ''}"
+    return sql, ((kept,) if kept is not None else ()) + where[1]
+
+
+def _count(where: Where) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE {where[0]}", where[1])
+        return int(cursor.fetchone()[0])
 
 
 def _cursor(key: Sequence[Any]) -> str:
@@ -438,31 +482,89 @@ def _cursor_key(cursor: str) -> list[str]:
     return key
 
 
-def _after_key(rows: QuerySet[PartnerTier], key: list[str]) -> QuerySet[PartnerTier]:
-    """`rows` after the one with (OEM, name) key `key`, whether it is still there or not.
+def _after_key(matched: Where, key: list[str]) -> Where:
+    """`matched` after the record with (OEM, name) key `key`, whether it is still there or not.
 
     Keyset paging: the page starts in the index at once, however deep, and a write between
     two pages shifts nothing (no record is skipped or read twice).
     """
-    table = PartnerTier._meta.db_table
-    after = f"({table}.oem_key, {table}.name_key) > (%s, %s)"
-    return rows.filter(RawSQL(after, key, output_field=BooleanField()))
+    return f"{matched[0]} AND ({ORDER}) > (%s, %s)", (*matched[1], *key)
 
 
-def _from_position(rows: QuerySet[PartnerTier], offset: int) -> QuerySet[PartnerTier]:
-    """`rows` from the one at `offset` on, found by its (OEM, name) key, which is unique.
+def _from_position(matched: Where, offset: int, marked: bool = True) -> Where:
+    """`matched` from the record at `offset` on, found by its (OEM, name) key, which is unique.
 
     Optimization: with OFFSET the database builds every row it skips (on PostgreSQL with its
     times formatted: 85 ms for a page at 100,000); the key alone comes from the index and
-    the page starts there (9 ms).
+    the page starts there (9 ms). The key is found in the page's own query: one round trip
+    less. Past the end there is no key, the comparison is NULL and the page empty.
+
+    Optimization: past the first MARK records the key is counted from the nearest mark
+    (see `_marks`), not from the start: on PostgreSQL skipping 50,000 keys in the index
+    took 5 ms of the server's CPU. The page is then read only if the table is still in the
+    state the marks were taken in (else it is empty; `marked=False` reads it without them).
     """
-    key = rows.values_list("oem_key", "name_key")[offset : offset + 1]
-    subquery, params = key.query.sql_with_params()
-    table = PartnerTier._meta.db_table
-    # The key is found in the page's own query: one round trip less. Past the end there is
-    # no key, the comparison is NULL and the page empty.
-    after = f"({table}.oem_key, {table}.name_key) >= ({subquery})"
-    return rows.filter(RawSQL(after, params, output_field=BooleanField()))
+    sql, params = matched
+    head, marks = _marks(matched) if marked and offset >= MARK else (0, [])
+    if not marks:
+        key = f"SELECT {ORDER} FROM {TABLE} WHERE {sql} ORDER BY {ORDER} LIMIT 1 OFFSET %s"
+        return f"{sql} AND ({ORDER}) >= ({key})", (*params, *params, offset)
+    mark = min(offset // MARK, len(marks) - 1)
+    key = (
+        f"SELECT {ORDER} FROM {TABLE} WHERE {sql} AND ({ORDER}) >= (%s, %s) "
+        f"ORDER BY {ORDER} LIMIT 1 OFFSET %s"
+    )
+    state = f"(SELECT COALESCE(MAX(id), 0) FROM {LEDGER}) = %s"
+    where = f"{sql} AND {state} AND ({ORDER}) >= ({key})"
+    return where, (*params, head, *params, *marks[mark], offset - mark * MARK)
+
+
+MARK = 1000  # records between two marks
+LEDGER = LedgerEntry._meta.db_table
+# The marks of each filters' list, with the ledger's head they were taken at: at most
+# MARKED lists in a process, the least recently taken dropped first.
+MARKED = 16
+_marked: dict[Where, tuple[int, list[tuple[str, str]]]] = {}
+
+
+def _marks(matched: Where) -> tuple[int, list[tuple[str, str]]]:
+    """The keys of the records at positions 0, MARK, 2 × MARK, … of `matched`, and the
+    ledger's head they are of: the table's state, since every write leaves ledger entries
+    (see `ListCount`). Taken in one query, so the keys and the head are of one state.
+
+    Kept in the process, not the database: a process whose marks turn out to be of an
+    older state (`_stale_marks`) reads the page without them and takes them anew next time.
+    """
+    if (found := _marked.get(matched)) is not None:
+        return found
+    sql, params = matched
+    numbered = f"SELECT {ORDER}, ROW_NUMBER() OVER (ORDER BY {ORDER}) AS n FROM {TABLE} WHERE {sql}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COALESCE(MAX(id), 0) FROM {LEDGER}), oem_key, name_key "
+            f"FROM ({numbered}) numbered WHERE n %% {MARK:d} = 1 ORDER BY n",
+            list(params),
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return 0, []  # no records: no marks, and no head to keep them for
+    taken = (rows[0][0], [(oem, name) for _, oem, name in rows])
+    if len(_marked) >= MARKED:
+        del _marked[next(iter(_marked))]
+    _marked[matched] = taken
+    return taken
+
+
+def _stale_marks(matched: Where) -> bool:
+    """Whether this process held marks of `matched` of an older state (then forgotten)."""
+    if (found := _marked.get(matched)) is None:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {LEDGER}")
+        if cursor.fetchone()[0] == found[0]:
+            return False  # an empty page past the end
+    del _marked[matched]
+    return True
 
 
 # Optimization: records are read, encoded and written CHUNK at a time (about 700 KB of
@@ -471,7 +573,7 @@ CHUNK = 2000
 
 
 def _record_list(
-    values: QuerySet[Any, Any], limit: int | None
+    select: Where, limit: int | None
 ) -> tuple[HttpResponseBase, int | None, Sequence[Any] | None]:
     """The records as one JSON list: at once when they fit in one chunk, else streamed; how
     many there were when they were all read and no more follow them; and the last row of a
@@ -481,10 +583,12 @@ def _record_list(
     still a JSON 500; a streamed body that fails later can only be cut short.
     """
     if limit is not None and limit <= CHUNK:
-        page = list(values)  # one plain query, no server-side cursor
+        with connection.cursor() as cursor:  # one plain query, no server-side cursor
+            cursor.execute(*select)
+            page = cursor.fetchall()
         read = len(page) if len(page) < limit else None
         return _json_list(page), read, (page[-1] if page else None)
-    chunks = _chunks(_rows(values))
+    chunks = _chunks(_rows(select))
     first = next(chunks, [])
     if len(first) < CHUNK:
         chunks.close()
@@ -496,8 +600,8 @@ def _record_list(
 Chunks = Generator[list[Sequence[Any]], None, None]
 
 
-def _rows(values: QuerySet[Any, Any]) -> Iterator[Sequence[Any]]:
-    """The rows of `values`, read CHUNK at a time: fetchmany on SQLite; on PostgreSQL the
+def _rows(select: Where) -> Iterator[Sequence[Any]]:
+    """The rows of `select`, read CHUNK at a time: fetchmany on SQLite; on PostgreSQL the
     query's result streamed as the server produces it (libpq's chunked mode).
 
     Optimization: a server-side cursor outside a transaction is declared WITH HOLD, and
@@ -506,19 +610,21 @@ def _rows(values: QuerySet[Any, Any]) -> Iterator[Sequence[Any]]:
     reads the rest while the worker encodes. The columns are text, so the rows are as the
     ORM would give them (no converters).
     """
-    if connections[values.db].vendor != "postgresql":
-        return values.iterator(chunk_size=CHUNK)
-    return _streamed(values)
+    if connection.vendor != "postgresql":
+        return _fetched(select)
+    return _streamed(select)
 
 
-def _streamed(values: QuerySet[Any, Any]) -> Iterator[Sequence[Any]]:
-    connection = connections[values.db]
-    try:
-        sql, params = values.query.sql_with_params()
-    except EmptyResultSet:  # `.none()`: a position past the end
-        return
+def _fetched(select: Where) -> Iterator[Sequence[Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(*select)
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+
+
+def _streamed(select: Where) -> Iterator[Sequence[Any]]:
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        rows = cursor.cursor.stream(sql, params, size=CHUNK)
+        rows = cursor.cursor.stream(*select, size=CHUNK)
         try:
             yield from rows
         finally:

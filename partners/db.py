@@ -20,6 +20,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from django.db import connection
+from django.db.models import Field
 
 from partners.fields import COMPARED, TIMES
 from partners.models import PartnerTier
@@ -441,3 +442,12 @@ def store_rows(oem_key: str, oem: str) -> list[StoreRow]:
             f"SELECT {columns} FROM {TABLE} WHERE oem_key = %s AND oem = %s", [oem_key, oem]
         )
         return list(map(StoreRow._make, cursor.fetchall()))
+
+
+def as_read(field: Field[Any, Any], value: Any) -> Any:
+    """`field`'s value as the database gave it in a row of raw SQL, converted as the ORM
+    converts it (on SQLite a time is text until then)."""
+    column = field.cached_col
+    for convert in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+        value = convert(value, column, connection)
+    return value

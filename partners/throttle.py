@@ -15,10 +15,11 @@ from typing import Any
 from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_client_ip_address
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 
+from partners import db
 from partners.models import ApiAuthFailure
 
 
@@ -32,15 +33,34 @@ def _window() -> timedelta:
     return timedelta(seconds=settings.PARTNERS_API_FAILURE_WINDOW)
 
 
-def blocking_failure(request: HttpRequest, now: datetime) -> QuerySet[Any, Any]:
-    """The failure that blocks this client (at most one `failed_at`): the oldest of the
-    newest `PARTNERS_API_FAILURE_LIMIT` failures in the window, when there are that many."""
-    limit = settings.PARTNERS_API_FAILURE_LIMIT
-    recent = ApiAuthFailure.objects.filter(
-        client=client_address(request), failed_at__gt=now - _window()
+def blocking_failure(request: HttpRequest, now: datetime) -> tuple[str, list[Any]]:
+    """SQL for the failure that blocks this client (at most one `failed_at`, as stored): the
+    oldest of the newest `PARTNERS_API_FAILURE_LIMIT` failures in the window, when there are
+    that many; and its parameters.
+
+    Optimization: SQL, not a queryset: building and compiling the query was a fifth of the
+    CPU a page of the list cost; it runs inside the token's query (see partners.tokens).
+    """
+    table = ApiAuthFailure._meta.db_table
+    sql = (
+        f"SELECT failed_at FROM {table} WHERE client = %s AND failed_at > %s "
+        "ORDER BY failed_at DESC LIMIT 1 OFFSET %s"
     )
-    oldest_counted = recent.order_by("-failed_at").values_list("failed_at", flat=True)
-    return oldest_counted[limit - 1 : limit]
+    since = connection.ops.adapt_datetimefield_value(now - _window())
+    return sql, [client_address(request), since, settings.PARTNERS_API_FAILURE_LIMIT - 1]
+
+
+def blocked_at(blocking: tuple[str, list[Any]]) -> datetime | None:
+    """The failure `blocking_failure` finds, when it runs on its own."""
+    with connection.cursor() as cursor:
+        cursor.execute(*blocking)
+        row = cursor.fetchone()
+    return failure_time(row[0]) if row else None
+
+
+def failure_time(value: Any) -> datetime | None:
+    """A `failed_at` as the database gave it, as Django's field reads it."""
+    return db.as_read(ApiAuthFailure._meta.get_field("failed_at"), value)
 
 
 def retry_after(blocked_at: datetime | None, now: datetime) -> int | None:

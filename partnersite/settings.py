@@ -105,8 +105,9 @@ def _database(url: str) -> dict[str, Any]:
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Several processes may write: wait for the lock instead of failing, take the write
         # lock when a transaction starts (no deadlock on upgrade), and let readers run
-        # beside the writer (WAL).
-        config["CONN_MAX_AGE"] = 0
+        # beside the writer (WAL). Connections are kept (CONN_MAX_AGE) as on PostgreSQL.
+        # Optimization: opening one (Django's functions, the journal mode) cost 0.8 ms of
+        # CPU, a third of an API page's.
         config["OPTIONS"] = {
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",

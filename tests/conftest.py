@@ -14,6 +14,13 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 @pytest.fixture(autouse=True)
+def no_list_marks(monkeypatch):
+    """No test sees another's marks of the API list (see partners.api._marks): a test's
+    database is rolled back, so its ledger's ids come again with other records."""
+    monkeypatch.setattr("partners.api._marked", {})
+
+
+@pytest.fixture(autouse=True)
 def partner_paths(settings, tmp_path):
     """Every test gets its own input folder and store; nothing touches the repo's data/.
     Passwords are hashed fast: the admin tests log a user in hundreds of times."""
