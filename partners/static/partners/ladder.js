@@ -20,16 +20,22 @@
     tier.after(list, choices, warning);
 
     let asked = 0;
-    function refresh() {
+    // The latest question is asked again when its answer fails (a busy server, a dropped
+    // connection): otherwise the warning of an earlier tier would stay on screen.
+    function refresh(tries = 3) {
       const query = new URLSearchParams({oem: oem.value, program: program.value, tier: tier.value});
       const mine = ++asked;
       fetch(tier.dataset.ladderUrl + "?" + query, {credentials: "same-origin"})
-        .then((response) => (response.ok ? response.json() : null))
-        .then((ladder) => {
-          if (!ladder || mine !== asked) return;  // a later answer is on its way
-          show(ladder);
+        .then((response) => {
+          if (!response.ok) throw new Error(response.status);
+          return response.json();
         })
-        .catch(() => {});
+        .then((ladder) => {
+          if (mine === asked) show(ladder);  // else a later answer is on its way
+        })
+        .catch(() => {
+          if (mine === asked && tries > 1) setTimeout(() => mine === asked && refresh(tries - 1), 300);
+        });
     }
 
     function show(ladder) {
@@ -43,6 +49,9 @@
           button.className = "ladder-choice";
           button.dataset.tier = name;
           button.textContent = name;
+          // Keeps the focus in the tier field: a click then asks once, not once for the
+          // field's change and again for the choice.
+          button.addEventListener("mousedown", (event) => event.preventDefault());
           button.addEventListener("click", () => {
             tier.value = name;
             refresh();
@@ -57,11 +66,11 @@
     let timer = null;
     function later() {
       clearTimeout(timer);
-      timer = setTimeout(refresh, 250);
+      timer = setTimeout(() => refresh(), 250);
     }
     for (const field of [oem, program, tier]) {
       field.addEventListener("input", later);
-      field.addEventListener("change", refresh);
+      field.addEventListener("change", () => refresh());
     }
     refresh();
   }
