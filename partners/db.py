@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from django.db import connection
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 TABLE = PartnerTier._meta.db_table
 COLUMNS = ("id", *COMPARED, "name_key", "oem_key", *TIMES)
+KEY_OF = attrgetter("key")
 
 
 @dataclass(slots=True)
@@ -322,7 +323,10 @@ def insert(records: Sequence[Record], first_id: int | None = None) -> None:
     if not records:
         return
     columns = [*INSERTED, *TIMES]
-    values: list[Iterable[Any]] = [list(map(attrgetter(name), records)) for name in INSERTED]
+    values: list[Iterable[Any]] = [list(map(attrgetter(name), records)) for name in COMPARED]
+    keys = list(map(KEY_OF, records))  # (oem_key, name_key): one object, read once
+    values += [list(map(itemgetter(1), keys)), list(map(itemgetter(0), keys))]
+    del keys
     binary = connection.vendor == "postgresql"
     as_db = functools.lru_cache(maxsize=4096)(as_datetime if binary else db_time())
     values += [list(map(as_db, map(attrgetter(name), records))) for name in TIMES]

@@ -263,8 +263,7 @@ def _absent(record: Record, base: Any, overwrite: bool, plan: Plan) -> dict | No
 
 
 def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str], catalog: Catalog) -> None:
-    """The row with the file's values of `fields`. Its keys are the row's: the two were
-    matched by them."""
+    """The row with the file's values of `fields`."""
     chosen = set(fields)
     name, tier, program, oem, poc, notes = (
         getattr(record if field in chosen else row, field) for field in COMPARED
@@ -278,8 +277,7 @@ def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str], catalog
         notes,
         created_at=row.created_at,
         updated_at=record.updated_at,
-        name_key=row.name_key,
-        oem_key=row.oem_key,
+        key=record.key,  # the row's: the two were matched by it
         source=record.source,
         position=record.position,
         line=record.line,

@@ -194,6 +194,7 @@ def stated(record: Record) -> Entry:
 
 
 STATED_OF = attrgetter("stated")
+KEY_OF = attrgetter("key")
 
 
 def keys_digest(entries: Mapping[str, Any]) -> str:
@@ -219,8 +220,8 @@ def save(
         entries: Iterable[Entry] = map(COMPARED_OF, records)  # every field: the usual case
     else:
         entries = map(stated, records)
-    for record, entry in zip(records, entries, strict=True):
-        by_oem.setdefault(record.oem_key, {})[record.name_key] = entry
+    for (oem_key, name_key), entry in zip(map(KEY_OF, records), entries, strict=True):
+        by_oem.setdefault(oem_key, {})[name_key] = entry
     digests = {oem_key: keys_digest(now) for oem_key, now in by_oem.items()}
     table, columns = SourceBase._meta.db_table, ("source_id", "oem_key", "keys", "stated")
     stale: list[Key] = []

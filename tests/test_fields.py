@@ -24,8 +24,7 @@ def test_the_store_writes_every_field_in_the_records_order():
         notes="x",
         created_at="2026-01-01T00:00:00Z",
         updated_at="2026-01-02T00:00:00Z",
-        name_key="n",
-        oem_key="o",
+        key=("o", "n"),
     )
     document = json.loads(render([record]))
     assert tuple(document["oems"][0]["partners"][0]) == RECORD_FIELDS
