@@ -322,6 +322,11 @@ def insert(records: Sequence[Record], first_id: int | None = None) -> None:
     as long as inserting them."""
     if not records:
         return
+    # Optimization: in key order, the unique (OEM, name) index is appended to rather than
+    # written all over; its pages then stay in the database's cache (a raw executemany of
+    # 1,000,000 rows: 21 s of CPU in the files' order, 10 s in key order; 100,000: 1.47 s,
+    # 1.19 s). Ids follow: a run's new records are numbered by OEM and name.
+    records = sorted(records, key=KEY_OF)
     columns = [*INSERTED, *TIMES]
     values: list[Iterable[Any]] = [list(map(attrgetter(name), records)) for name in COMPARED]
     keys = list(map(KEY_OF, records))  # (oem_key, name_key): one object, read once
