@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import compress, repeat
-from operator import attrgetter, is_, not_
+from operator import attrgetter, is_, itemgetter, not_
 from typing import Any
 from unicodedata import is_normalized
 
@@ -400,22 +400,26 @@ def build_records(
     flags = _Flags()
     first_spelling: dict[str, str] = {}
     resolved: dict[str, tuple[str, str]] = {}  # OEM as written → (spelling, key)
+    spelled_oem: dict[str, str] = {}  # OEM as written → spelling
     for loaded in files:
         built.warnings += loaded.warnings
         shared = _shared_fields(loaded)
-        columns = None if loaded.marks or shared is None else _plain_columns(loaded)
-        if columns is not None and shared is not None:
-            columns = (*columns, loaded.lines, [shared] * len(columns[0]))
+        plain = None if loaded.marks or shared is None else _plain_columns(loaded)
+        stated_: Iterable[frozenset[str]]
+        if plain is not None and shared is not None:
+            columns, stated_ = (*plain, loaded.lines), repeat(shared)
         else:
-            columns = _checked_rows(loaded, built)
-        names, tiers, programs, oems, pocs, notes, created, updated, lines, stated_ = columns
+            *checked, stated_ = _checked_rows(loaded, built)
+            columns = tuple(checked)
+        names, tiers, programs, oems, pocs, notes, created, updated, lines = columns
         new = [raw for raw in dict.fromkeys(oems) if raw not in resolved]
         known = known_oems(list(dict.fromkeys(map(identity_key, new))))
         for raw in new:
             spelling = oem_spelling(raw, aliases, known, first_spelling)
             resolved[raw] = (spelling, identity_key(spelling))
-        spellings = [resolved[raw] for raw in oems]
-        oem_keys = [s[1] for s in spellings]
+            spelled_oem[raw] = spelling
+        # Each row's OEM as spelled and keyed: two lookups in C per row, no third list.
+        oem_keys = list(map(itemgetter(1), map(resolved.__getitem__, oems)))
         if catalog:
             tiers = catalog.spell_column(oem_keys, programs, tiers)
             _flag_tiers(catalog, loaded, (oem_keys, programs, tiers), lines, strict, built, flags)
@@ -428,7 +432,7 @@ def build_records(
                 names,
                 tiers,
                 programs,
-                [s[0] for s in spellings],
+                map(spelled_oem.__getitem__, oems),
                 pocs,
                 notes,
                 created,
