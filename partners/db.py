@@ -7,9 +7,12 @@ touches the table this way; the admin uses the ORM on the same model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import sqlite3
 import sys
+import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -74,6 +77,51 @@ def time_as_text(column: str) -> str:
 
 # The columns of a Row, times as text.
 SELECTED = ", ".join([*COLUMNS[:-2], time_as_text("created_at"), time_as_text("updated_at")])
+
+
+@contextmanager
+def checkpoint_after() -> Iterator[Callable[[], None]]:
+    """SQLite: commits inside the block leave their pages in the WAL, and the function given
+    starts copying them into the database (a checkpoint) on a thread of its own, waited for
+    at the block's end, so the caller can do other work meanwhile (the store write after a
+    sync). Nothing on PostgreSQL.
+
+    Optimization: a 10%-changed apply of 100,000 records writes about 55 MB of pages; the
+    commit's automatic checkpoint copied them into the database file and synced it before
+    the store could be written (0.3 s of wall time on a loaded machine)."""
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor != "sqlite" or name == ":memory:" or name.startswith("file:"):
+        yield lambda: None
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        (pages,) = cursor.fetchone()
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")
+    threads: list[threading.Thread] = []
+
+    def start() -> None:
+        thread = threading.Thread(target=_checkpoint, args=(name,), daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    try:
+        yield start
+    finally:
+        for thread in threads:
+            thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+
+def _checkpoint(name: str) -> None:
+    """A passive checkpoint on a connection of its own: it waits for nobody, and what it
+    cannot copy now the next commit's automatic checkpoint copies."""
+    with contextlib.suppress(sqlite3.Error):
+        checkpointing = sqlite3.connect(name, timeout=5)
+        try:
+            checkpointing.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            checkpointing.close()
 
 
 def max_id() -> int:

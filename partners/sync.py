@@ -627,7 +627,7 @@ def applying_run(
     timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
     user_id = user.pk if getattr(user, "pk", None) else None
     try:
-        with sync_lock(timeout):
+        with sync_lock(timeout), db.checkpoint_after() as checkpoint:
             with transaction.atomic():
                 result = compute()
                 if expected_fingerprint and result.fingerprint != expected_fingerprint:
@@ -650,6 +650,7 @@ def applying_run(
                     result.applied = True
                 result.run_id = run.pk
                 _finish_run(run, result)
+            checkpoint()  # the committed pages copied into the database beside the store write
             if result.applied:
                 stage("Writing store")
                 _write_store(result, head_before)
