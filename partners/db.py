@@ -7,9 +7,12 @@ touches the table this way; the admin uses the ORM on the same model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import sqlite3
 import sys
+import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -75,6 +78,79 @@ def time_as_text(column: str) -> str:
 
 # The columns of a Row, times as text.
 SELECTED = ", ".join([*COLUMNS[:-2], time_as_text("created_at"), time_as_text("updated_at")])
+
+
+def _streamed() -> tuple[str, Callable[[Any], Any]]:
+    """The columns `stream_rows` reads, and what makes one of its times a Row's.
+
+    Optimization: SQLite keeps a time as text (`YYYY-MM-DD HH:MM:SS`), read as it is and
+    formatted only for the rows that become `Row`s (a tenth in a 10%-changed sync): the
+    formatting in SQL was a quarter of reading 100,000 rows. PostgreSQL formats in SQL
+    (`time_as_text`): its driver would make a `datetime` of each."""
+    if connection.vendor == "postgresql":
+        return SELECTED, lambda value: value
+    # `+column`: the same text as an expression, which has no declared type for Django's
+    # converters to make a `datetime` of.
+    return ", ".join([*COLUMNS[:-2], *(f"+{name}" for name in TIMES)]), _sqlite_time
+
+
+def _sqlite_time(value: str) -> str:
+    return f"{value[:10]}T{value[11:19]}Z"
+
+
+STREAMED, STREAMED_TIME = _streamed()
+
+
+def row_of(values: Sequence[Any]) -> Row:
+    """A Row from one of `stream_rows`' tuples."""
+    row = Row(*values)
+    row.created_at, row.updated_at = STREAMED_TIME(row.created_at), STREAMED_TIME(row.updated_at)
+    return row
+
+
+@contextmanager
+def checkpoint_after() -> Iterator[Callable[[], None]]:
+    """SQLite: commits inside the block leave their pages in the WAL, and the function given
+    starts copying them into the database (a checkpoint) on a thread of its own, waited for
+    at the block's end, so the caller can do other work meanwhile (the store write after a
+    sync). Nothing on PostgreSQL.
+
+    Optimization: a 10%-changed apply of 100,000 records writes about 55 MB of pages; the
+    commit's automatic checkpoint copied them into the database file and synced it before
+    the store could be written (0.3 s of wall time on a loaded machine)."""
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor != "sqlite" or name == ":memory:" or name.startswith("file:"):
+        yield lambda: None
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        (pages,) = cursor.fetchone()
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")
+    threads: list[threading.Thread] = []
+
+    def start() -> None:
+        thread = threading.Thread(target=_checkpoint, args=(name,), daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    try:
+        yield start
+    finally:
+        for thread in threads:
+            thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+
+def _checkpoint(name: str) -> None:
+    """A passive checkpoint on a connection of its own: it waits for nobody, and what it
+    cannot copy now the next commit's automatic checkpoint copies."""
+    with contextlib.suppress(sqlite3.Error):
+        checkpointing = sqlite3.connect(name, timeout=5)
+        try:
+            checkpointing.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            checkpointing.close()
 
 
 def max_id() -> int:
@@ -152,8 +228,9 @@ def _chunked_rows() -> bool:
 
 
 def stream_rows(chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
-    """Every row as a tuple (Row's fields in order), by id, a chunk at a time."""
-    return stream(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id", [], chunk)
+    """Every row as a tuple (Row's fields in order, its times as the database gives them:
+    `row_of` makes the Row), by id, a chunk at a time."""
+    return stream(f"SELECT {STREAMED} FROM {TABLE} ORDER BY id", [], chunk)
 
 
 def stream(query: str, params: Sequence[Any], chunk: int = 5000) -> Iterator[list[tuple]]:
@@ -243,11 +320,11 @@ def db_time() -> Callable[[str | None], str | None]:
 def read_rows(chunk: int = 5000) -> list[Row]:
     """Every row, by id.
 
-    Optimization: the rows are made a streamed chunk at a time (`stream_rows`), so the
+    Optimization: the rows are made a streamed chunk at a time (`stream`), so the
     driver's copy of the whole result never sits beside them (fetched at once, 100,000 rows
     were held three times over: psycopg's result, its tuples and the rows)."""
     rows: list[Row] = []
-    for part in stream_rows(chunk):
+    for part in stream(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id", [], chunk):
         values: list[Iterable[Any]] = list(zip(*part, strict=True))
         # Optimization: tiers, programs, OEMs and times repeat across thousands of rows; one
         # string object per distinct value (interned, a column at a time in C) instead of

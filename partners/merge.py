@@ -24,7 +24,7 @@ from operator import attrgetter, eq, itemgetter
 from types import SimpleNamespace
 from typing import Any
 
-from partners.db import Row, RowSet
+from partners.db import Row, RowSet, row_of
 from partners.diff import Kept, Plan, Update, field_changes
 from partners.fields import COMPARED
 from partners.programs import EMPTY, Catalog
@@ -88,7 +88,7 @@ def merge(
                 continue
             if record is ABSENT:
                 if removal is not None and removal((values[8], values[7])):
-                    removable_rows.append(Row(*values))
+                    removable_rows.append(row_of(values))
                 else:
                     missing.append(values[0])
                 continue
@@ -102,7 +102,7 @@ def merge(
             if not differing:
                 unchanged.append(values[0])
                 continue
-            differ.append((record, row := Row(*values), differing))
+            differ.append((record, row := row_of(values), differing))
     # `overwrite` decides without bases: every field the files state wins.
     read = _read(bases, [] if overwrite else [*(r for r, _, _ in differ), *incoming.values()])
     decided = [
@@ -184,7 +184,7 @@ def restated(
             if (was := value(was_stated, name)) is not NOT_STATED and was != now
         ]
         if differing:
-            kept.append(Kept(Row(*values), differing))
+            kept.append(Kept(row_of(values), differing))
         else:
             alike.append(values[0])
     kept += [Kept(_stated_record(found[key]), list(COMPARED), deleted=True) for key in stated]

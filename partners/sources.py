@@ -229,10 +229,18 @@ def save(
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, oem_key, keys FROM {table} WHERE source_id = %s", [source.pk])
         stored = cursor.fetchall()
-        same = [pk for pk, oem_key, keys in stored if digests.get(oem_key) == keys]
-        for part in db.chunked(same, 2000):
-            where, params = db.among("id", part)
-            cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+        same = {oem_key: pk for pk, oem_key, keys in stored if digests.get(oem_key) == keys}
+        if connection.vendor == "sqlite":
+            # Optimization: rewritten in place, not deleted and inserted again: the index
+            # is left alone and the pages of the old values are reused as they are freed.
+            update = f"UPDATE {table} SET stated = %s WHERE id = %s"
+            texts = ((orjson.dumps(by_oem.pop(o)).decode(), pk) for o, pk in same.items())
+            while changed := list(islice(texts, 100)):
+                cursor.executemany(update, changed)
+        else:  # COPY is PostgreSQL's fastest write: deleted, then inserted with the rest
+            for ids in db.chunked(list(same.values()), 2000):
+                where, params = db.among("id", ids)
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
         other = sorted(pk for pk, oem_key, keys in stored if digests.get(oem_key) != keys)
         for start in range(0, len(other), 100):
             where, params = db.among("id", other[start : start + 100])

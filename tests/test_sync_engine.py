@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from partners import db
 from partners.loaders import load_path
 from partners.models import PartnerTier, SyncRun
 from partners.store import refresh_store
@@ -402,3 +403,9 @@ def test_an_applying_sync_tells_which_sync_run_it_recorded(input_dir):
     result = run_sync(apply=True)
     assert result.run_id == SyncRun.objects.get().pk
     assert result.to_dict()["run_id"] == result.run_id
+
+
+def test_streamed_rows_make_the_rows_read_by_their_ids(synced):
+    chunk = next(db.stream_rows())
+    assert [db.row_of(values) for values in chunk] == db.read_rows_by_id([v[0] for v in chunk])
+    assert db.row_of(chunk[0]).updated_at.endswith("Z")
