@@ -14,9 +14,10 @@ The list at scale, 100,000 realistic records (`--list-records`), on each of `--d
   as the list did before it streamed);
 - `?limit=50` at pages spread over the whole table (deep offsets included), concurrency 8:
   p50 and p99 as the clients saw them and inside Django (`x-latency-ms`), beside the first
-  page alone; by Python threads (http.client) and, when a C compiler is there, by a compiled
-  client (benchmarks/loadgen.c) whose own share of the 2 cores is small, so its figures are
-  the server's;
+  page alone; by a compiled client (benchmarks/loadgen.c, built by `cc` or `gcc`) whose own
+  share of the 2 cores is small, so its figures are the server's and the target is judged on
+  them, then by Python threads (http.client) for comparison; without a C compiler the Python
+  threads' figures are judged, and the output says so;
 - the COUNT behind `X-Total-Count`, unfiltered and with `q`, timed in the floor process.
 
 PostgreSQL runs in its own database `partners_bench_api` (127.0.0.1:5432; env BENCH_API_PG_DB
@@ -34,6 +35,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -161,12 +163,19 @@ LOADGEN_SOURCE = Path(__file__).resolve().parent / "loadgen.c"
 
 
 def compiled_loadgen(folder: Path) -> Path | None:
-    """benchmarks/loadgen.c built with the system's C compiler, or None without one."""
+    """benchmarks/loadgen.c built with the system's C compiler (`cc`, else `gcc`), or None
+    when there is none or the build fails."""
     binary = folder / "loadgen"
-    built = subprocess.run(
-        ["cc", "-O2", "-pthread", "-o", str(binary), str(LOADGEN_SOURCE)], capture_output=True
-    )
-    return binary if built.returncode == 0 else None
+    for compiler in ("cc", "gcc"):
+        if shutil.which(compiler) is None:
+            continue
+        built = subprocess.run(
+            [compiler, "-O2", "-pthread", "-o", str(binary), str(LOADGEN_SOURCE)],
+            capture_output=True,
+        )
+        if built.returncode == 0:
+            return binary
+    return None
 
 
 def load_compiled(
@@ -385,13 +394,27 @@ def list_at_scale(folder: Path, database: str, count: int, args: argparse.Namesp
             ("pages anywhere", "Python threads", spread, pages),
             ("the first page", "Python threads", first_page, 0),
         ]
-        if binary is not None:  # the same loads by the compiled client
-            loads += [
+        # The target is judged on the compiled client's figures when it builds: eight Python
+        # threads take a core's share from the two workers and the database they measure
+        # (about three times the compiled client's CPU per request) and time each response
+        # only once the GIL lets them, so their p99 is partly their own.
+        judged = "Python threads"
+        if binary is not None:
+            judged = "compiled client"
+            loads = [
                 ("pages anywhere", "compiled client", spread, pages),
                 ("the first page", "compiled client", first_page, 0),
+                *loads,
             ]
+            print(
+                "  judged on the compiled client (benchmarks/loadgen.c, built by cc or gcc); "
+                "the Python threads' figures follow for comparison"
+            )
         else:
-            print("  (no C compiler: the compiled client's runs are left out)")
+            print(
+                "  no C compiler (cc or gcc): judged on the Python threads' figures, which "
+                "include the client's own share of the cores"
+            )
         for label, client, path, spread_over in loads:
             if client == "compiled client" and binary is not None:
                 latencies, server_ms = load_compiled(
@@ -409,10 +432,12 @@ def list_at_scale(folder: Path, database: str, count: int, args: argparse.Namesp
                 )
             p50, p99 = percentiles(latencies)
             s50, s99 = percentiles(server_ms)
-            judged = verdict(p99, TARGET_PAGE_P99_MS, "ms", at_target)
+            shown = verdict(p99, TARGET_PAGE_P99_MS, "ms", at_target)
+            if client != judged:
+                shown = "(for comparison)"
             print(
                 f"  {label:14} ({client:15})  {len(latencies) / args.seconds:5.0f} requests/s"
-                f"   p50 {p50:5.1f} ms   p99 {p99:5.1f} ms  {judged}; "
+                f"   p50 {p50:5.1f} ms   p99 {p99:5.1f} ms  {shown}; "
                 f"inside Django p50 {s50:5.1f} ms   p99 {s99:5.1f} ms"
             )
         print(

@@ -583,9 +583,7 @@ def _record_list(
     still a JSON 500; a streamed body that fails later can only be cut short.
     """
     if limit is not None and limit <= CHUNK:
-        with connection.cursor() as cursor:  # one plain query, no server-side cursor
-            cursor.execute(*select)
-            page = cursor.fetchall()
+        page = db.fetch_often(*select)  # one plain query, no server-side cursor
         read = len(page) if len(page) < limit else None
         return _json_list(page), read, (page[-1] if page else None)
     chunks = _chunks(_rows(select))

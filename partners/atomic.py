@@ -66,6 +66,17 @@ def write_if_changed(target: Path, data: Data) -> bool:
 
 
 def _write(target: Path, data: Data, compare: bool) -> bool:
+    temp_name = prepare(target, data, compare=compare)
+    if temp_name is None:
+        return False
+    install(target, temp_name)
+    return True
+
+
+def prepare(target: Path, data: Data, *, compare: bool = True) -> str | None:
+    """The first half of a replacement: `data` in a temp file beside `target`, fsynced. Its
+    name, or None when `compare` finds the bytes are the old file's (nothing to replace).
+    On any failure the temp file is removed."""
     chunks = [data] if isinstance(data, bytes) else data
     old = None
     if compare:
@@ -88,18 +99,30 @@ def _write(target: Path, data: Data, compare: bool) -> bool:
                 os.fsync(handle.fileno())
         if same:
             os.unlink(temp_name)
-            return False
+            return None
+    except BaseException:
+        discard(temp_name)
+        raise
+    finally:
+        if old is not None:
+            old.close()
+    return temp_name
+
+
+def install(target: Path, temp_name: str) -> None:
+    """The second half: the temp file `prepare` wrote replaces `target` (its mode kept)."""
+    try:
         if target.exists():
             os.chmod(temp_name, target.stat().st_mode & 0o777)
         else:
             os.chmod(temp_name, 0o644)
         os.replace(temp_name, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
+        discard(temp_name)
         raise
-    finally:
-        if old is not None:
-            old.close()
     fsync_dir(target.parent)
-    return True
+
+
+def discard(temp_name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp_name)

@@ -7,8 +7,9 @@ always gives the same bytes and a no-op sync leaves the file untouched.
 from __future__ import annotations
 
 import hashlib
+import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Protocol
@@ -16,7 +17,7 @@ from typing import Protocol
 import orjson
 from django.conf import settings
 
-from partners.atomic import sweep_temp_files, write_if_changed
+from partners.atomic import discard, install, prepare, sweep_temp_files, write_if_changed
 
 STORE_VERSION = 1
 
@@ -168,19 +169,95 @@ def write_changes(
 
     Optimization: the unchanged lines (most of a 40 MB store) are copied, not rendered again,
     so a write costs its changes and one pass over the file, and memory holds one OEM."""
+    path = path or store_path()
+    prepared = prepare_changes(
+        removed, written, head_before=head_before, empty_before=empty_before, path=path
+    )
+    return finish_changes(prepared, path)
+
+
+def prepare_changes(
+    removed: Iterable[StoredRecord],
+    written: Iterable[StoredRecord],
+    *,
+    head_before: int,
+    empty_before: bool = False,
+    path: Path | None = None,
+) -> PreparedStore | None:
+    """`write_changes`' new file, written to a temp file on a thread (it needs no database)
+    while the caller's transaction goes on; `finish_changes` puts it in place once that
+    transaction has committed. None when the file is not what was last written as of
+    `head_before`: then `finish_changes` renders the store from the database."""
     from partners.models import StoreState
 
     path = path or store_path()
     removed, written = list(removed), list(written)
     if empty_before:
-        return _write(path, _patched(iter([EMPTY]), removed, written))
+        return PreparedStore(path, lambda: _patched(iter([EMPTY]), removed, written))
     state = StoreState.objects.filter(path=str(path.resolve())).first()
+    if state is None or state.ledger_id != head_before:
+        return None
+    sha256 = state.sha256
+    return PreparedStore(path, lambda: _patched(_verified_lines(path, sha256), removed, written))
+
+
+def finish_changes(prepared: PreparedStore | None, path: Path | None = None) -> bool:
+    """Put a prepared store in place (after the commit of its write), or render the store
+    anew from the database when the file turned out not to be what was last written."""
+    path = path or store_path()
     try:
-        if state is None or state.ledger_id != head_before:
+        if prepared is None:
             raise NotCurrent
-        return _write(path, _patched(_verified_lines(path, state.sha256), removed, written))
+        return prepared.finish()
     except (NotCurrent, FileNotFoundError):
         return refresh_store(path, locked=True)
+
+
+class PreparedStore:
+    """The store's next bytes written to a temp file beside it by a thread, while the write
+    they describe is still in its transaction: `finish` renames the file into place once the
+    transaction has committed, `discard` removes it when the transaction failed. Made while
+    holding the sync lock (no other writer sweeps or replaces the file meanwhile).
+
+    Optimization: rendering and writing the store of a 100,000-record apply (a quarter of a
+    second of CPU, then its fsync) overlaps the database's copying of the ledger entries,
+    during which this process only waits (psycopg waits without the GIL)."""
+
+    def __init__(self, path: Path, chunks: Callable[[], Iterable[bytes]]) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.temp: str | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._prepare, args=(chunks,), daemon=True)
+        self.thread.start()
+
+    def _prepare(self, chunks: Callable[[], Iterable[bytes]]) -> None:
+        def hashed() -> Iterator[bytes]:
+            for chunk in chunks():
+                self.digest.update(chunk)
+                yield chunk
+
+        try:  # every failure waits for `finish`: it must not fail the transaction
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            sweep_temp_files(self.path)
+            self.temp = prepare(self.path, hashed())
+        except BaseException as exc:  # raised by `finish`, in the caller's thread
+            self.error = exc
+
+    def finish(self) -> bool:
+        """Whether the file changed; the error the thread met, if any."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        if self.temp is not None:
+            install(self.path, self.temp)
+        _remember(self.path, self.digest.hexdigest())
+        return self.temp is not None
+
+    def discard(self) -> None:
+        self.thread.join()
+        if self.temp is not None:
+            discard(self.temp)
 
 
 def _verified_lines(path: Path, sha256: str) -> Iterator[bytes]:

@@ -49,7 +49,14 @@ from partners.records import (
     oem_spelling,
 )
 from partners.result_json import result_dict
-from partners.store import is_current, ledger_head, store_path, write_changes
+from partners.store import (
+    PreparedStore,
+    finish_changes,
+    is_current,
+    ledger_head,
+    prepare_changes,
+    store_path,
+)
 
 __all__ = [
     "InputError",
@@ -517,9 +524,19 @@ def _save_bases(result: SyncResult) -> None:
         sourcebase.remember_read(result.read)
 
 
-def write_plan(plan: Plan, *, prune: bool, run_id: int, user_id: int | None, now: str) -> None:
+def write_plan(
+    plan: Plan,
+    *,
+    prune: bool,
+    run_id: int,
+    user_id: int | None,
+    now: str,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> None:
     """The one write path: every change to partner tiers, from a sync, an edit or a revert,
-    is applied here, inside the caller's transaction, with its ledger entries."""
+    is applied here, inside the caller's transaction, with its ledger entries. `meanwhile` is
+    called once the added records are in, before the database copies their ledger entries:
+    it may start work that needs no database (on a thread) to run while it does."""
     removed = plan.missing if prune else []
     if removed:
         ids = [row.id for row in removed]
@@ -529,7 +546,10 @@ def write_plan(plan: Plan, *, prune: bool, run_id: int, user_id: int | None, now
         first = ledger.first_new_id()
         after = db.max_id() if first is None else first - 1
         db.insert(plan.added, first_id=first)
+        meanwhile()
         ledger.record_added(run_id=run_id, user_id=user_id, at=now, after_id=after)
+    else:
+        meanwhile()
     if plan.updated:
         db.update(plan.updated)
         ledger.record_updated(plan.updated, run_id=run_id, user_id=user_id, at=now)
@@ -628,34 +648,50 @@ def applying_run(
     started = started or timezone.now()
     timeout = settings.PARTNERS_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
     user_id = user.pk if getattr(user, "pk", None) else None
+    prepared: PreparedStore | None = None
     try:
         with sync_lock(timeout), db.checkpoint_after() as checkpoint:
-            with transaction.atomic():
-                result = compute()
-                if expected_fingerprint and result.fingerprint != expected_fingerprint:
-                    raise StaleState
-                run = SyncRun.objects.create(
-                    started_at=started,
-                    source=source,
-                    user_id=user_id,
-                    files=sources,
-                    reverts_id=reverts,
-                )
-                head_before = ledger_head()
-                if result.ok:
-                    stage("Writing")
-                    now = format_timestamp(started)
-                    write_plan(
-                        result.plan, prune=result.prune, run_id=run.pk, user_id=user_id, now=now
+            try:
+                with transaction.atomic():
+                    result = compute()
+                    if expected_fingerprint and result.fingerprint != expected_fingerprint:
+                        raise StaleState
+                    run = SyncRun.objects.create(
+                        started_at=started,
+                        source=source,
+                        user_id=user_id,
+                        files=sources,
+                        reverts_id=reverts,
                     )
-                    _save_bases(result)
-                    result.applied = True
-                result.run_id = run.pk
-                _finish_run(run, result)
+                    head_before = ledger_head()
+                    if result.ok:
+                        stage("Writing")
+                        now = format_timestamp(started)
+
+                        def start_store() -> None:
+                            nonlocal prepared
+                            prepared = _prepare_store(result, head_before)
+
+                        write_plan(
+                            result.plan,
+                            prune=result.prune,
+                            run_id=run.pk,
+                            user_id=user_id,
+                            now=now,
+                            meanwhile=start_store,
+                        )
+                        _save_bases(result)
+                        result.applied = True
+                    result.run_id = run.pk
+                    _finish_run(run, result)
+            except BaseException:
+                if prepared is not None:
+                    prepared.discard()  # its write was rolled back: the file stays as it was
+                raise
             checkpoint()  # the committed pages copied into the database beside the store write
             if result.applied:
                 stage("Writing store")
-                _write_store(result, head_before)
+                _write_store(result, head_before, prepared)
                 if settings.PARTNERS_AUTO_EXPORT and settings.VAULT_ROOT:
                     stage("Exporting")
                     result.warnings += _auto_export(run.pk, retire_notes)
@@ -672,18 +708,37 @@ def applying_run(
     return result
 
 
-def _write_store(result: SyncResult, head_before: int) -> None:
-    """The store after an applied write: its old bytes patched with the write's changes
-    (`store.write_changes`), nothing at all when nothing changed and the file is current."""
+def _store_changes(result: SyncResult) -> tuple[list[Any], list[Any]]:
+    """The rows whose store lines a write removes, and the records whose lines it writes."""
     plan = result.plan
     gone = [*(plan.missing if result.prune else []), *(u.row for u in plan.updated)]
-    written = [*plan.added, *(u.record for u in plan.updated)]
-    if not (gone or written) and is_current():
-        return
+    return gone, [*plan.added, *(u.record for u in plan.updated)]
+
+
+def _prepare_store(result: SyncResult, head_before: int) -> PreparedStore | None:
+    """The store after this write, prepared on a thread while the write's transaction goes
+    on (`store.prepare_changes`); None when there is nothing to prepare."""
+    gone, written = _store_changes(result)
+    if not (gone or written):
+        return None
+    return prepare_changes(gone, written, head_before=head_before, empty_before=result.empty_before)
+
+
+def _write_store(
+    result: SyncResult, head_before: int, prepared: PreparedStore | None = None
+) -> None:
+    """The store after an applied write: its old bytes patched with the write's changes
+    (`store.write_changes`; `prepared` during the write), nothing at all when nothing
+    changed and the file is current."""
+    gone, written = _store_changes(result)
     try:
-        result.store_written = write_changes(
-            gone, written, head_before=head_before, empty_before=result.empty_before
-        )
+        if prepared is None:
+            if not (gone or written) and is_current():
+                return
+            prepared = prepare_changes(
+                gone, written, head_before=head_before, empty_before=result.empty_before
+            )
+        result.store_written = finish_changes(prepared)
     except OSError as exc:
         # strerror, not str(exc): that names the absolute path of the temp file.
         shown, reason = display_path(store_path()), exc.strerror or exc

@@ -55,11 +55,10 @@ def authenticate_unless_blocked(
     now = timezone.now()
     stale = connection.ops.adapt_datetimefield_value(now - LAST_USED_PRECISION)
     blocked_sql, blocked_params = blocking or ("SELECT NULL", [])
-    with connection.cursor() as cursor:
-        cursor.execute(_token_sql(blocked_sql), [stale, *blocked_params, parts[1]])
-        row = cursor.fetchone()
-    if row is None:
+    rows = db.fetch_often(_token_sql(blocked_sql), [stale, *blocked_params, parts[1]])
+    if not rows:
         return None, None
+    row = rows[0]
     pk, token_hash, revoked, unused_lately, blocked, *user_values = row
     blocked_at = failure_time(blocked) if blocked is not None else None
     if not secrets.compare_digest(token_hash, _digest(token)):

@@ -115,6 +115,12 @@ def _database(url: str) -> dict[str, Any]:
         }
         # A file, not memory, so tests can run real concurrent processes against it.
         config["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # psycopg prepares a query the server binds (`partners.db.fetch_often`: an API
+        # page's, a token's look-up) after 5 runs on a connection; Django turns that off for
+        # connection poolers, so PARTNERS_PG_PREPARE=0 behind one in transaction mode.
+        prepare = envbool("PARTNERS_PG_PREPARE", "1")
+        config.setdefault("OPTIONS", {})["prepare_threshold"] = 5 if prepare else None
     return config
 
 

@@ -481,3 +481,19 @@ def test_a_live_server_streams_the_list_chunked_and_pages_it(
         url = found.get("next", "")
         assert not url or url.startswith(live_server.url)
     assert seen == records
+
+
+def test_a_page_asked_for_again_and_again_reads_the_same_records(api, input_dir):
+    """On PostgreSQL a page's query is prepared after 5 runs on a connection
+    (`db.fetch_often`): the records it reads then are the ones it read before."""
+    partners(input_dir, 30)
+    page = {"oem": "OEM 1", "limit": 3, "offset": 3}
+    first = body(api.get(TIERS, page))
+    assert len(json.loads(first)) == 3
+    for _ in range(7):
+        assert body(api.get(TIERS, page)) == first
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [statement for (statement,) in cursor.fetchall()]
+        assert any("partners_listcount" in statement for statement in prepared), prepared

@@ -101,3 +101,35 @@ def test_a_no_op_sync_leaves_an_intact_store_alone(input_dir, store):
     before = store.stat().st_mtime_ns
     assert run_sync(apply=True).store_written is False
     assert store.stat().st_mtime_ns == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("empty_before", [True, False])
+def test_a_write_that_rolls_back_leaves_the_store_and_no_temp_file(
+    input_dir, store, monkeypatch, empty_before
+):
+    """The new store is written on a thread while the write's transaction goes on; when the
+    transaction fails it is never put in place."""
+    from django.db import DatabaseError
+
+    from partners import ledger
+
+    if not empty_before:
+        write_csv(input_dir / "partners_a.csv", [["Acme", "Gold", "P", "Cisco", "", ""]])
+        assert run_sync(apply=True).store_written
+    before = store.read_bytes() if store.exists() else None
+    write_csv(input_dir / "partners_a.csv", [["Acme", "Silver", "P", "Cisco", "", ""]] * 1)
+    write_csv(input_dir / "partners_b.csv", [["Beta", "Gold", "P", "Dell", "", ""]])
+
+    def fail(*args, **kwargs):  # after the store was started
+        raise DatabaseError("the disk went away")
+
+    monkeypatch.setattr(ledger, "record_recent", fail)
+    with pytest.raises(DatabaseError):
+        run_sync(apply=True)
+    assert (store.read_bytes() if store.exists() else None) == before
+    assert [p.name for p in store.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert not PartnerTier.objects.filter(name="Beta").exists()
+    monkeypatch.undo()
+    assert run_sync(apply=True).store_written
+    assert b"Beta" in store.read_bytes()
