@@ -6,7 +6,9 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -73,10 +75,11 @@ def _write(target: Path, data: Data, compare: bool) -> bool:
     return True
 
 
-def prepare(target: Path, data: Data, *, compare: bool = True) -> str | None:
-    """The first half of a replacement: `data` in a temp file beside `target`, fsynced. Its
-    name, or None when `compare` finds the bytes are the old file's (nothing to replace).
-    On any failure the temp file is removed."""
+def prepare(target: Path, data: Data, *, compare: bool = True, sync: bool = True) -> str | None:
+    """The first half of a replacement: `data` in a temp file beside `target`, fsynced
+    (unless not `sync`: then the caller fsyncs it before `install`). Its name, or None when
+    `compare` finds the bytes are the old file's (nothing to replace). On any failure the
+    temp file is removed."""
     chunks = [data] if isinstance(data, bytes) else data
     old = None
     if compare:
@@ -94,7 +97,7 @@ def prepare(target: Path, data: Data, *, compare: bool = True) -> str | None:
                     same = False
             if same and old is not None and old.read(1):
                 same = False
-            if not same:
+            if not same and sync:
                 handle.flush()
                 os.fsync(handle.fileno())
         if same:
@@ -109,8 +112,9 @@ def prepare(target: Path, data: Data, *, compare: bool = True) -> str | None:
     return temp_name
 
 
-def install(target: Path, temp_name: str) -> None:
-    """The second half: the temp file `prepare` wrote replaces `target` (its mode kept)."""
+def install(target: Path, temp_name: str, *, sync_folder: bool = True) -> None:
+    """The second half: the temp file `prepare` wrote replaces `target` (its mode kept), and
+    the folder is fsynced (unless not `sync_folder`: then the caller does it)."""
     try:
         if target.exists():
             os.chmod(temp_name, target.stat().st_mode & 0o777)
@@ -120,7 +124,50 @@ def install(target: Path, temp_name: str) -> None:
     except BaseException:
         discard(temp_name)
         raise
-    fsync_dir(target.parent)
+    if sync_folder:
+        fsync_dir(target.parent)
+
+
+@contextmanager
+def replacing_many(workers: int = 16) -> Iterator[Callable[[Path, bytes], None]]:
+    """`write_atomic` for many files: the function given writes a file's temp file at once;
+    its fsync and its rename run on one of `workers` threads, and each folder is fsynced once,
+    when the block ends. A file is renamed into place only once its bytes are on disk, so
+    after a crash each holds its old or its new bytes, as with `write_atomic`. Once the block
+    is left every rename is done; the first failure is raised (its temp file removed).
+
+    Optimization: one after another, each file cost two journal commits (the file's fsync
+    and its folder's); fsyncs that arrive together share one (ext4 and XFS group them). The
+    1,000 notes of an export: 2,000 fsyncs in series took 2-4 s of wall time, most of it
+    waiting behind PostgreSQL's writes to the same disk."""
+    folders: set[Path] = set()
+    pending: list[Future[None]] = []
+    with ThreadPoolExecutor(workers, thread_name_prefix="fsync") as pool:
+
+        def replace(target: Path, data: bytes) -> None:
+            temp_name = prepare(target, data, compare=False, sync=False)
+            assert temp_name is not None
+            folders.add(target.parent)
+            pending.append(pool.submit(_sync_and_install, target, temp_name))
+
+        yield replace
+    for future in pending:
+        future.result()  # the first failure, raised
+    for folder in folders:
+        fsync_dir(folder)
+
+
+def _sync_and_install(target: Path, temp_name: str) -> None:
+    try:
+        fd = os.open(temp_name, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        discard(temp_name)
+        raise
+    install(target, temp_name, sync_folder=False)
 
 
 def discard(temp_name: str) -> None:

@@ -16,7 +16,7 @@ import re
 import stat
 import sys
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from partners import db
 from partners.allocation import bulk_allocation
-from partners.atomic import fsync_dir, sweep_temp_files, write_atomic
+from partners.atomic import fsync_dir, replacing_many, sweep_temp_files, write_atomic
 from partners.filenames import fold, note_name, oem_id
 from partners.ledger import RECENT_KEPT
 from partners.locking import sync_lock
@@ -335,6 +335,7 @@ class Exporter:
         self.catalog: Catalog = EMPTY
         self.left: dict[str, str] = {}  # note file name → sha256 of the bytes it holds now
         self.inputs: dict[str, str] = {}  # note file name → `_inputs` of its OEM (active ones)
+        self.replace: Callable[[Path, bytes], None] = write_atomic  # how a note is written
 
     @cached_property
     def template(self) -> Any:
@@ -356,6 +357,15 @@ class Exporter:
             return left
         kept = state.left if state is not None and state.rules == rules else {}
         notes = self._existing_notes(folder)
+        with replacing_many() as self.replace:
+            self._export(folder, notes, kept)
+        self.replace = write_atomic
+        if whole and not self.dry_run:
+            self._remember(folder, notes, head, rules)
+        return self.result
+
+    def _export(self, folder: Path, notes: list[Note], kept: dict[str, Any]) -> None:
+        """Every OEM's note, the inactive ones and the index (see `run`)."""
         by_id = {n.hints["oem_id"]: n for n in notes if _oem_id_of(n)}
         by_name = {fold(n.path.stem): n for n in notes}
         taken = set(by_name)
@@ -399,9 +409,6 @@ class Exporter:
                 self._inactive(note)
         self.result.oems_count = len(groups)
         self._index(folder, index_rows, [n for n in inactive if n.path.exists()])
-        if whole and not self.dry_run:
-            self._remember(folder, notes, head, rules)
-        return self.result
 
     def _remember(self, folder: Path, notes: list[Note], head: int, rules: str) -> None:
         """What this export left in the folder (see ExportState), unless some note was a
@@ -526,7 +533,7 @@ class Exporter:
         # The old text is known and was checked just above, so unlike write_if_changed nothing
         # opens the file at `path` again (a FIFO swapped in since then cannot block the export).
         data = text.encode("utf-8")
-        write_atomic(path, data)
+        self.replace(path, data)
         self.result.files_written.append(shown)
         self.left[path.name] = _sha256(data)
         if note is None:
