@@ -81,7 +81,6 @@ def plan_revert(run_id: int, *, skip_conflicts: bool = False, force: bool = Fals
     run = revertable_run(run_id)
     rows = db.read_rows()
     by_id = {row.id: row for row in rows}
-    by_key = {row.key: row for row in rows}
     result = SyncResult(dry_run=True, prune=True, sources=[])
     result.reverts = run.pk
     result.conflicts = []
@@ -89,7 +88,7 @@ def plan_revert(run_id: int, *, skip_conflicts: bool = False, force: bool = Fals
     plan = result.plan
     removed: list[db.Row] = []
     catalog = load_catalog()
-    for target in _targets(run.pk, by_id, by_key):
+    for target in _targets(run.pk, by_id, rows):
         conflicts = _conflicts(target)
         result.conflicts += conflicts
         if conflicts and not force:
@@ -127,11 +126,14 @@ def _decoded(value: Any) -> dict[str, Any] | None:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _targets(run_id: int, by_id: dict, by_key: dict) -> Iterator[_Target]:
+def _targets(run_id: int, by_id: dict, rows: list[db.Row]) -> Iterator[_Target]:
+    by_key: dict[tuple[str, str], db.Row] | None = None
     for entry in _entries(run_id):
         if entry.action == "added":
             yield _Target(entry, by_id.get(entry.record_id), entry.new, None)
         elif entry.action == "removed":
+            if by_key is None:  # Optimization: only a run that removed records needs it
+                by_key = {row.key: row for row in rows}
             yield _Target(entry, by_key.get((entry.oem_key, entry.name_key)), None, entry.old)
         else:
             yield _Target(entry, by_id.get(entry.record_id), entry.new, entry.old)
@@ -140,14 +142,19 @@ def _targets(run_id: int, by_id: dict, by_key: dict) -> Iterator[_Target]:
 def _conflicts(target: _Target) -> list[dict[str, Any]]:
     """Fields whose value now is not what the run left: someone changed them since. A
     conflict with `field` null is about the record itself: it exists again, or it is gone."""
-    entry, after, before = target.entry, target.after_run, target.before_run
-    now = target.current.to_dict() if target.current else None
+    entry, current = target.entry, target.current
+    after, before = target.after_run, target.before_run
     if after is None:  # the run removed it: it must still be absent
         restored = (before or {}).get("tier")
-        return [] if now is None else [_conflict(entry, None, now["tier"], restored)]
-    if now is None:  # the run added it (gone already: fine) or changed it (gone: a conflict)
+        return [] if current is None else [_conflict(entry, None, current.tier, restored)]
+    if current is None:  # the run added it (gone already: fine) or changed it (gone: a conflict)
         return [] if before is None else [_conflict(entry, None, None, before["tier"])]
-    changed = [f for f in COMPARED if f in after and now[f] != after[f]]
+    # Optimization: the row's fields are read as they are; a dict of them is made only for a
+    # conflict (100,000 dicts were a tenth of a 100,000-record revert's CPU).
+    changed = [f for f in COMPARED if f in after and getattr(current, f) != after[f]]
+    if not changed:
+        return []
+    now = current.to_dict()
     return [_conflict(entry, f, now[f], before and before.get(f, now[f])) for f in changed]
 
 
