@@ -5,7 +5,7 @@ import os
 import pytest
 
 from partners import atomic
-from partners.atomic import write_atomic, write_if_changed
+from partners.atomic import replacing_many, write_atomic, write_if_changed
 from partners.models import PartnerTier, SyncRun
 from partners.sync import StoreError, run_sync
 from tests.helpers import write_csv
@@ -48,6 +48,33 @@ def test_a_failing_replace_or_fsync_keeps_the_old_file_and_no_temp(folder, monke
     monkeypatch.undo()
     assert target.read_bytes() == b"old"
     assert os.listdir(folder) == ["oems.json"]
+
+
+def test_many_files_are_replaced_together_and_no_temp_file_stays(folder):
+    (folder / "a.md").write_bytes(b"old a")
+    with replacing_many(workers=4) as replace:
+        for name in ("a.md", "b.md", "c.md"):
+            replace(folder / name, f"new {name}".encode())
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {
+        "a.md": b"new a.md",
+        "b.md": b"new b.md",
+        "c.md": b"new c.md",
+    }
+
+
+def test_a_failing_fsync_among_many_keeps_the_old_file_and_no_temp(folder, monkeypatch):
+    (folder / "a.md").write_bytes(b"old a")
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", fail)
+    with pytest.raises(OSError, match="No space left"), replacing_many() as replace:
+        replace(folder / "a.md", b"new a")
+        replace(folder / "b.md", b"new b")
+    monkeypatch.undo()
+    assert os.listdir(folder) == ["a.md"]
+    assert (folder / "a.md").read_bytes() == b"old a"
 
 
 @pytest.mark.django_db
