@@ -213,10 +213,14 @@ def among(column: str, values: Sequence[Any], kind: type = int) -> tuple[str, li
     through a sub-select so the planner does not count its values: on a table not yet
     analyzed (just after an apply) 2,000 of them made it scan the whole table (25 ms a query,
     1.9 s of listing a 100,000-row no-op), where the index takes 6 ms. SQLite has no arrays:
-    an `IN` list."""
+    an `IN` list.
+
+    Optimization: ids go as the array's text, joined in C; Django's cursor quotes a list
+    parameter item by item in Python (50,000 ids: 0.030 -> 0.007 s of CPU)."""
     if connection.vendor == "postgresql":
         array = ARRAY_TYPES[kind]
-        return f"{column} = ANY((SELECT %s::{array})::{array})", [list(values)]
+        param = "{" + ",".join(map(str, values)) + "}" if kind is int else list(values)
+        return f"{column} = ANY((SELECT %s::{array})::{array})", [param]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
