@@ -106,6 +106,27 @@ def test_a_record_edited_after_the_run_is_a_conflict_and_nothing_is_written(two_
     assert refused.applied is False and "changed since run" in refused.errors[0]
 
 
+def test_a_removed_record_back_again_and_an_updated_one_gone_are_record_conflicts(
+    two_runs, input_dir
+):
+    _, second, _ = two_runs
+    again = write_csv(input_dir / "partners_c.csv", [["Globex", "Silver", "Elevate", "Nutanix"]])
+    run_sync([again], apply=True)
+    PartnerTier.objects.filter(name="Red River").delete()
+    preview, _, code = revert(str(second.run_id))
+    assert code == 0
+    assert preview["conflicts"] == [
+        {
+            "name": "Globex",
+            "oem": "Nutanix",
+            "field": None,
+            "database": "Silver",
+            "revert": "Bronze",
+        },
+        {"name": "Red River", "oem": "Cisco", "field": None, "database": None, "revert": "Gold"},
+    ]
+
+
 def test_skip_conflicts_reverts_the_rest_and_force_overwrites(two_runs):
     _, second, _ = two_runs
     PartnerTier.objects.filter(name="Red River").update(tier="Silver")
