@@ -76,6 +76,7 @@ def merge(
     unchanged = array("q")  # 8 bytes an id: most of the table, at its largest
     missing: list[int] = []
     removable_rows: list[Row] = []
+    shared: dict[Any, Any] = {}  # one object per distinct value the rows hold apart from records
     take = incoming.pop
     for chunk in chunks:
         # Optimization: the usual record is unchanged; each row's record is taken and compared
@@ -102,7 +103,7 @@ def merge(
             if not differing:
                 unchanged.append(values[0])
                 continue
-            differ.append((record, row := row_of(values), differing))
+            differ.append((record, _row_like(values, record, shared), differing))
     # `overwrite` decides without bases: every field the files state wins.
     read = _read(bases, [] if overwrite else [*(r for r, _, _ in differ), *incoming.values()])
     decided = [
@@ -142,6 +143,27 @@ def merge(
     else:
         plan.missing, plan.left = removable_rows, RowSet(missing)
     return plan
+
+
+def _row_like(values: Sequence[Any], record: Record, shared: dict[Any, Any]) -> Row:
+    """The row of `values`, holding its record's objects for the values they share and one
+    object per distinct other value (a tier, a program, a time).
+
+    Optimization: a row that differs from its record mostly differs in one field; its other
+    values were fresh objects per row (a 10%-changed apply of 1,000,000 records: ~60 MB
+    held to its end)."""
+    same = shared.setdefault
+    compared = [
+        mine if mine == theirs else same(theirs, theirs)
+        for mine, theirs in zip(COMPARED_OF(record), values[1:7], strict=True)
+    ]
+    oem_key, name_key = record.key  # the row's: the two were matched by it
+    row = row_of((values[0], *compared, name_key, oem_key, *values[9:]))
+    row.created_at, row.updated_at = (
+        same(row.created_at, row.created_at),
+        same(row.updated_at, row.updated_at),
+    )
+    return row
 
 
 def restated(
@@ -196,11 +218,12 @@ def restated(
 
 def _read(bases: Mapping[str, Base | Lazy | None], records: list[Record]) -> dict[str, Base | None]:
     """The bases with each lazy one read for the `records` of its source."""
-    wanted: dict[str, list[Key]] = {name: [] for name, base in bases.items() if callable(base)}
+    # Each key with its record: the entries read share its values (`sources.load_entries`).
+    wanted: dict[str, dict[Key, Record]] = {n: {} for n, base in bases.items() if callable(base)}
     if wanted:
         for record in records:
             if record.origin in wanted:
-                wanted[record.origin].append(record.key)
+                wanted[record.origin][record.key] = record
     return {name: base(wanted[name]) if callable(base) else base for name, base in bases.items()}
 
 
