@@ -321,7 +321,7 @@ def _plan(files: list[Input], options: Options, dry_run: bool, now: str) -> Sync
     parsed = [each.load() if isinstance(each, InputFile) else each for each in files]
     files.clear()  # handed over: the parsed files go once their records are built
     built = build_records(
-        parsed,
+        _handed_over(parsed),
         aliases,
         db.spellings,
         catalog,
@@ -393,6 +393,14 @@ def _plan(files: list[Input], options: Options, dry_run: bool, now: str) -> Sync
         ]
         result.read = sourcebase.Read(_read_key(digests), built.warnings, built.near, stale)
     return result
+
+
+def _handed_over(files: list[LoadedFile]) -> Iterator[LoadedFile]:
+    """The files, each let go of as it is taken: `build_records` drops a file's columns
+    before it indexes its records (at 1,000,000 records the columns are ~55 MB of lists)."""
+    files.reverse()
+    while files:
+        yield files.pop()
 
 
 def _read_key(digests: dict[str, str]) -> str:
