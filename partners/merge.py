@@ -36,7 +36,7 @@ Lazy = Callable[[Collection[Key]], Base]  # a base read only for the keys asked 
 SAME = object()  # a source whose files are what it last applied: F is its base
 # A row tuple's (`db.stream_rows`) id, compared fields and key.
 ID_AT, COMPARED_AT, KEY_AT = itemgetter(0), itemgetter(slice(1, 7)), itemgetter(8, 7)
-SOURCE_OF = attrgetter("source")
+SOURCE_OF = attrgetter("provenance.source")  # in C, not through the property
 # A row's record when the files have none: its compared values equal no row's.
 ABSENT = SimpleNamespace(**dict.fromkeys(COMPARED, object()))
 
@@ -301,11 +301,8 @@ def _update(plan: Plan, row: Row, record: Record, fields: Sequence[str], catalog
         created_at=row.created_at,
         updated_at=record.updated_at,
         key=record.key,  # the row's: the two were matched by it
-        source=record.source,
-        position=record.position,
         line=record.line,
-        origin=record.origin,
-        stated=record.stated,
+        provenance=record.provenance,
     )
     plan.updated.append(
         Update(row, merged, field_changes(row.compared(), merged.compared(), catalog))
