@@ -1,6 +1,6 @@
 """What a source's base holds after each sync: the values its files stated, records it no
-longer states kept (stale) until a prune removes them, across OEMs stored a hundred at a
-time, whatever the database did meanwhile."""
+longer states kept (stale) until a prune removes them, across OEMs stored a few at a time
+(`sources.OEMS_AT_ONCE`), whatever the database did meanwhile."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ import pytest
 
 from partners import sources as sourcebase
 from partners.loaders import InputFile
+from partners.fields import COMPARED
 from partners.models import Source, SourceBase
+from partners.records import Record
 from partners.sync import run_sync
 from tests.helpers import write_csv, write_json
 
 pytestmark = pytest.mark.django_db
 
-OEMS = 150  # more than one hundred stored OEMs: the save works through them in parts
+OEMS = 150  # many more stored OEMs than OEMS_AT_ONCE: the save works through them in parts
 
 
 def rows(drop=(), tiers=None, oems=OEMS):
@@ -61,6 +63,16 @@ def test_a_base_holds_every_record_its_file_stated(synced):
     assert len(stored) == OEMS * 2
     assert stored[key(120, 1)] == entry(120, 1)
     assert stale("partners_a.csv") == []
+
+
+def test_entries_read_for_this_runs_records_are_the_same_and_share_their_values(synced):
+    values = dict(zip(COMPARED, entry(3, 1, "Silver"), strict=True))
+    record = Record.of({**values, "created_at": None, "updated_at": None})
+    by_key = sourcebase.load_entries("partners_a.csv", [key(3, 1)])
+    shared = sourcebase.load_entries("partners_a.csv", {record.key: record})
+    assert shared == by_key == {key(3, 1): tuple(entry(3, 1))}
+    said = shared[key(3, 1)]
+    assert said[0] is record.name and said[2] is record.program and said[1] == "Gold"
 
 
 def test_records_a_file_no_longer_states_stay_in_its_base_as_stale(synced):
