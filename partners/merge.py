@@ -28,7 +28,7 @@ from partners.db import Row, RowSet, row_of
 from partners.diff import Kept, Plan, Update, field_changes
 from partners.fields import COMPARED
 from partners.programs import EMPTY, Catalog
-from partners.records import COMPARED_OF, Record
+from partners.records import COMPARED_OF, Record, sharing
 from partners.sources import NOT_STATED, Base, Entry, Key, value
 
 Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
@@ -153,10 +153,7 @@ def _row_like(values: Sequence[Any], record: Record, shared: dict[Any, Any]) -> 
     values were fresh objects per row (a 10%-changed apply of 1,000,000 records: ~60 MB
     held to its end)."""
     same = shared.setdefault
-    compared = [
-        mine if mine == theirs else same(theirs, theirs)
-        for mine, theirs in zip(COMPARED_OF(record), values[1:7], strict=True)
-    ]
+    compared = sharing(record, values[1:7], shared)  # most its record's own objects
     oem_key, name_key = record.key  # the row's: the two were matched by it
     row = row_of((values[0], *compared, name_key, oem_key, *values[9:]))
     row.created_at, row.updated_at = (

@@ -21,7 +21,7 @@ from django.db import connection
 from partners import db
 from partners.fields import COMPARED
 from partners.models import Source, SourceBase
-from partners.records import COMPARED_OF, Record
+from partners.records import COMPARED_OF, Record, sharing
 
 Key = tuple[str, str]
 # (oem_key, name_key) → what the source stated: a tuple of every compared field (the usual
@@ -186,6 +186,7 @@ def load_entries(name: str, keys: Collection[Key] | Mapping[Key, Record]) -> Bas
     for oem_key, name_key in keys:
         wanted.setdefault(oem_key, []).append(name_key)
     found: Base = {}
+    seen: dict[Any, Any] = {}
     for oem_key, values in _stored(name, wanted):
         for name_key in wanted[oem_key]:
             stored = values.get(name_key)
@@ -194,11 +195,7 @@ def load_entries(name: str, keys: Collection[Key] | Mapping[Key, Record]) -> Bas
             key = oem_key, name_key
             record = like.get(key)
             if record is not None and isinstance(stored, list):
-                stored = [
-                    mine if mine == said else said
-                    for mine, said in zip(COMPARED_OF(record), stored, strict=True)
-                ]
-                key = record.key
+                stored, key = sharing(record, stored, seen), record.key
             found[key] = _entry(stored)
     return found
 

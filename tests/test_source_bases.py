@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from partners import sources as sourcebase
-from partners.loaders import InputFile
 from partners.fields import COMPARED
+from partners.loaders import InputFile
 from partners.models import Source, SourceBase
 from partners.records import Record
 from partners.sync import run_sync
@@ -72,6 +72,7 @@ def test_entries_read_for_this_runs_records_are_the_same_and_share_their_values(
     shared = sourcebase.load_entries("partners_a.csv", {record.key: record})
     assert shared == by_key == {key(3, 1): tuple(entry(3, 1))}
     said = shared[key(3, 1)]
+    assert isinstance(said, tuple)
     assert said[0] is record.name and said[2] is record.program and said[1] == "Gold"
 
 
