@@ -5,12 +5,16 @@ result is streamed rather than built as one body."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
 
+from partners import db
+from partners.diff import Plan
 from partners.models import PartnerTier
-from partners.sync import run_sync
+from partners.result_json import result_dict
+from partners.sync import SyncResult, run_sync
 from tests.helpers import run, write_csv
 from tests.test_api import api, post, syncer  # noqa: F401  (fixtures)
 
@@ -66,6 +70,35 @@ def test_a_refused_sync_prints_the_result_with_detail_and_errors(input_dir, sett
     assert data["errors"][0]["message"] == data["detail"]
     assert data["summary"]["removed"] == 3 and len(data["removed"]) == 3
     assert PartnerTier.objects.count() == 5
+
+
+def every(ids: list[int]) -> list[int]:
+    return ids
+
+
+def gapped(ids: list[int]) -> list[int]:
+    return [i for i in ids if i % 3]
+
+
+def sparse(ids: list[int]) -> list[int]:
+    return ids[::5]
+
+
+def unordered(ids: list[int]) -> list[int]:
+    return ids[20:] + ids[:20]
+
+
+@pytest.mark.parametrize("chosen", [every, gapped, sparse, unordered])
+def test_rows_held_by_id_are_listed_as_their_rowset_reads_them(input_dir, monkeypatch, chosen):
+    run_sync([write_csv(input_dir / "partners_a.csv", rows(60))], apply=True)
+    ids = sorted(PartnerTier.objects.values_list("id", flat=True))
+    PartnerTier.objects.filter(id__in=ids[7:9]).delete()  # gone since the plan
+    monkeypatch.setattr(db, "stream", partial(db.stream, chunk=7))  # many parts
+    unchanged = db.RowSet(chosen(ids))
+    result = SyncResult(dry_run=True, prune=False, sources=[], plan=Plan(unchanged=unchanged))
+    listed = result_dict(result)["unchanged"]
+    assert listed == [row.to_dict() for row in unchanged]
+    assert len(listed) == len(unchanged) - len({*chosen(ids)} & {*ids[7:9]})
 
 
 def untimed(value: Any) -> Any:
