@@ -4,11 +4,15 @@ result is streamed rather than built as one body."""
 
 from __future__ import annotations
 
+import io
 import json
 from functools import partial
+from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from partners import db
 from partners.diff import Plan
@@ -70,6 +74,29 @@ def test_a_refused_sync_prints_the_result_with_detail_and_errors(input_dir, sett
     assert data["errors"][0]["message"] == data["detail"]
     assert data["summary"]["removed"] == 3 and len(data["removed"]) == 3
     assert PartnerTier.objects.count() == 5
+
+
+def buffered(path: Path) -> io.TextIOWrapper:
+    return path.open("w", encoding="utf-8")
+
+
+def unbuffered(path: Path) -> io.TextIOWrapper:  # as stdout under `python -u`
+    return io.TextIOWrapper(path.open("wb", buffering=0), encoding="utf-8", write_through=True)
+
+
+@pytest.mark.parametrize("opened", [buffered, unbuffered])
+def test_the_json_written_to_a_file_is_what_a_string_gets_after_what_was_there(
+    input_dir, tmp_path, opened
+):
+    path = write_csv(input_dir / "partners_a.csv", rows(MANY))
+    run_sync([path], apply=True)
+    out, _, _ = run("sync_partners", str(path), "--format", "json")
+    with opened(tmp_path / "out.json") as handle:
+        handle.write("before\n")
+        call_command(
+            "sync_partners", str(path), "--format", "json", stdout=handle, stderr=StringIO()
+        )
+    assert (tmp_path / "out.json").read_text(encoding="utf-8") == "before\n" + out
 
 
 def every(ids: list[int]) -> list[int]:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import codecs
 import json
-from typing import Any, NoReturn
+import os
+from typing import IO, Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
@@ -29,10 +31,39 @@ def write_json(
     """`data` with `extra`'s keys; a sync result is written as it is encoded (see
     `partners.result_json`), so a 100,000-record result is never one string."""
     if isinstance(data, SyncResult):
-        for chunk in result_json(data, extra=extra):
+        chunks = result_json(data, extra=extra)
+        if binary := _utf8_bytes(command):
+            for chunk in chunks:
+                _write_all(binary, chunk)
+            return
+        for chunk in chunks:
             command.stdout.write(chunk.decode(), ending="")
         return
     command.stdout.write(json.dumps({**data, **(extra or {})}, ensure_ascii=False, indent=2))
+
+
+def _utf8_bytes(command: BaseCommand) -> IO[bytes] | None:
+    """The bytes beneath the command's stdout when what it writes there is UTF-8 as written
+    (a real stdout or file; not a StringIO), its text so far flushed into them.
+
+    Optimization: orjson's UTF-8 is written as it is, not decoded and encoded again (0.07 s
+    of writing 100,000 records' JSON)."""
+    stdout = command.stdout
+    binary = getattr(stdout, "buffer", None)
+    encoding = getattr(stdout, "encoding", None)
+    if binary is None or not encoding or os.linesep != "\n":
+        return None
+    if codecs.lookup(encoding).name != "utf-8":
+        return None
+    stdout.flush()
+    return binary
+
+
+def _write_all(binary: IO[bytes], data: bytes) -> None:
+    """A raw stdout (`python -u`, PYTHONUNBUFFERED) may take only part of a write."""
+    view = memoryview(data)
+    while view:
+        view = view[binary.write(view) :]
 
 
 def fail(
