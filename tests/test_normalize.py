@@ -162,6 +162,7 @@ def test_a_naive_time_is_taken_as_utc_and_written_to_the_second():
         ["a", " b"],
         ["a ", "b"],
         ["tab\tinside"],
+        ["Müller", "Acme Corp", "ÅNGSTRÖM AB", "Straße", "plain"],
         [],
     ],
 )
