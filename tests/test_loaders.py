@@ -8,8 +8,11 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from partners.loaders import LoadError, default_inputs, load_bytes, load_path
+from partners import loaders
+from partners.loaders import LoadError, default_inputs, load_bytes, load_path, utf8_lines
 from tests.reliability import bombs
 
 CSV = "name,tier,program,oem,poc,notes\nRed River,Gold,Cisco PTP,Cisco,John Doe,Premier\n"
@@ -35,6 +38,27 @@ def test_csv_lines_count_physical_lines_with_the_header_as_line_1():
     assert [line for line, _ in rows(loaded)] == [2, 5]
     assert rows(loaded)[0][1]["notes"] == "two\nlines"
     assert rows(loaded)[1][1]["program"] == "P, with comma"
+
+
+PIECES = st.sampled_from(["a", "é", "Ł", "☕", ",", '"', " ", "\n", "\r", "\r\n"])
+
+
+@given(texts=st.lists(PIECES, max_size=30), bom=st.booleans(), block=st.integers(1, 12))
+def test_utf8_lines_are_the_lines_csv_reads_from_text(texts, bom, block):
+    data = (b"\xef\xbb\xbf" if bom else b"") + "".join(texts).encode()
+    as_text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    original = loaders.LINES_BLOCK
+    loaders.LINES_BLOCK = block  # blocks cut anywhere a line may end
+    try:
+        assert list(utf8_lines(data)) == list(as_text)
+    finally:
+        loaders.LINES_BLOCK = original
+
+
+def test_a_csv_of_non_utf8_lines_past_the_first_block_is_read_as_cp1252(monkeypatch):
+    monkeypatch.setattr(loaders, "LINES_BLOCK", 8)
+    data = CSV.encode() + "Müller,Gold,P,Dell,,\n".encode("cp1252")
+    assert rows(load_bytes(data, "x.csv"))[1][1]["name"] == "Müller"
 
 
 def test_csv_reads_crlf_the_same_as_lf():
