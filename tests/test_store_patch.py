@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from partners.db import StoreRow
-from partners.store import EMPTY, NotCurrent, _patched, render
+from partners.store import EMPTY, NotCurrent, StoredRecord, _patched, render
 
 # Names that sort differently by case, escape in JSON, or hold the store's own punctuation.
 TEXT = st.sampled_from(["a", "A", "b", "é", '"', "\\", ", ", '", "tier": "', "ß", "Z", " "])
@@ -58,13 +58,19 @@ def test_a_store_that_is_not_what_was_written_is_not_patched():
         old.replace(b'", "tier"', b'"tier"'),
         old.replace(b'"Cisco"', b'"Cis\\co"'),
     )
+    removal: tuple[list[StoredRecord], list[StoredRecord]] = ([row("a", "Cisco")], [])
+    update: tuple[list[StoredRecord], list[StoredRecord]] = (
+        [row("a", "Cisco")],
+        [row("a", "Cisco", "Silver")],
+    )
     for damaged in damaged_stores:
-        lines = iter(damaged.splitlines(keepends=True))
-        try:
-            b"".join(_patched(lines, [row("a", "Cisco")], []))
-        except NotCurrent:
-            continue
-        raise AssertionError(f"patched a damaged store: {damaged!r}")
+        for removed, written in (removal, update):
+            lines = iter(damaged.splitlines(keepends=True))
+            try:
+                b"".join(_patched(lines, removed, written))
+            except NotCurrent:
+                continue
+            raise AssertionError(f"patched a damaged store: {damaged!r}")
 
 
 def test_a_new_line_for_a_name_the_store_still_holds_is_not_patched_in():
