@@ -343,9 +343,21 @@ def _printable_nfc(required: list[list[Any]], optional: list[list[Any]]) -> bool
                 text = "".join(part)
             except TypeError:  # a number, or a required field missing
                 return False
-            if not (text.isprintable() and (text.isascii() or _all_nfc([part]))):
+            if not (_printable(text) and (text.isascii() or _all_nfc([part]))):
                 return False
     return True
+
+
+PRINTABLE_ASCII = bytes(range(0x20, 0x7F))  # the ASCII `str.isprintable` accepts
+
+
+def _printable(text: str) -> bool:
+    """`text.isprintable()`. Optimization: ASCII text is printable when deleting its printable
+    bytes leaves nothing, a C loop five times as fast as looking each character up (the text
+    of 100,000 rows: 34 -> 6 ms)."""
+    if text.isascii():
+        return not text.encode().translate(None, PRINTABLE_ASCII)
+    return text.isprintable()
 
 
 def _column(loaded: LoadedFile, name: str) -> list[Any]:
@@ -446,6 +458,7 @@ def build_records(
         shared = _shared_fields(loaded)
         plain = None if loaded.marks or shared is None else _plain_columns(loaded)
         provenances: Iterable[Provenance]
+        plain_file = plain is not None and shared is not None  # every value printable
         if plain is not None and shared is not None:
             columns = (*plain, loaded.lines)
             provenances = repeat(Provenance(loaded.path, loaded.position, loaded.source, shared))
@@ -478,7 +491,7 @@ def build_records(
         # and notes as read): making the records was the build's peak (1,000,000 records:
         # 639 -> 628 MB).
         del loaded
-        keys = list(zip(oem_keys, identity_keys(names), strict=True))
+        keys = list(zip(oem_keys, identity_keys(names, printable=plain_file), strict=True))
         del oem_keys
         records = list(
             map(
@@ -595,27 +608,28 @@ def _flag_spellings(
     flags.compared += len(pairs)
 
 
-def _single_spaced(part: list[str], joined: str) -> bool:
+def _single_spaced(part: list[str], joined: str, printable: bool) -> bool:
     """Whether `identity_key` would collapse no whitespace in these values (`joined` by NUL):
-    all printable (every whitespace character but the space is not, nor is NUL), no double,
-    leading or trailing space. Optimization: C scans, a third faster than a regular
-    expression looking for the same."""
-    if not all(map(str.isprintable, part)):
+    all printable (every whitespace character but the space is not, nor is NUL; known when
+    `printable`), no double, leading or trailing space. Optimization: C scans, a third faster
+    than a regular expression looking for the same."""
+    if not printable and not all(map(str.isprintable, part)):
         return False
     spaced = "  " in joined or "\x00 " in joined or " \x00" in joined
     return not (spaced or joined.startswith(" ") or joined.endswith(" "))
 
 
-def identity_keys(values: list[str]) -> list[str]:
+def identity_keys(values: list[str], printable: bool = False) -> list[str]:
     """`identity_key` of each value, PLAIN_CHUNK values at a time (never one string of a
     whole column). Optimization: a part with single inner spaces is lowered in one C call (a
     tenth of the time of 100,000 calls); its few non-ASCII values, which casefold and
-    normalize, are then keyed one by one."""
+    normalize, are then keyed one by one. `printable`: the values are known to be (a file's
+    plain columns), not looked at again (100,000 names: 13 ms)."""
     keys: list[str] = []
     for start in range(0, len(values), PLAIN_CHUNK):
         part = values[start : start + PLAIN_CHUNK]
         joined = "\x00".join(part)
-        if not _single_spaced(part, joined):
+        if not _single_spaced(part, joined, printable):
             keys += map(identity_key, part)
             continue
         if joined.isascii():

@@ -177,6 +177,22 @@ def test_identity_keys_of_any_column_are_each_values_identity_key(values):
     from partners.records import identity_keys
 
     assert identity_keys(values) == [identity_key(v) for v in values]
+    if all(v.isprintable() for v in values):  # as a file's plain columns say they are
+        assert identity_keys(values, printable=True) == [identity_key(v) for v in values]
+
+
+@given(st.text())
+def test_printable_is_str_isprintable(text):
+    from partners.records import _printable
+
+    assert _printable(text) == text.isprintable()
+
+
+@pytest.mark.parametrize("char", [chr(i) for i in range(0x80)])
+def test_printable_ascii_is_str_isprintable(char):
+    from partners.records import _printable
+
+    assert _printable(f"ab{char}cd") == f"ab{char}cd".isprintable()
 
 
 def test_identity_keys_of_a_column_longer_than_a_chunk_are_each_values_identity_key():
