@@ -24,7 +24,7 @@ from operator import attrgetter, eq, itemgetter
 from types import SimpleNamespace
 from typing import Any
 
-from partners.db import Row, RowSet, row_of
+from partners.db import STREAMED_TIME, Row, RowSet, row_of
 from partners.diff import Kept, Plan, Update, field_changes
 from partners.fields import COMPARED
 from partners.programs import EMPTY, Catalog
@@ -34,6 +34,7 @@ from partners.sources import NOT_STATED, Base, Entry, Key, value
 Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
 Lazy = Callable[[Collection[Key]], Base]  # a base read only for the keys asked of it
 SAME = object()  # a source whose files are what it last applied: F is its base
+NO_BASE: Base = {}  # a source's base when it has none
 # A row tuple's (`db.stream_rows`) id, compared fields and key.
 ID_AT, COMPARED_AT, KEY_AT = itemgetter(0), itemgetter(slice(1, 7)), itemgetter(8, 7)
 SOURCE_OF = attrgetter("provenance.source")  # in C, not through the property
@@ -77,6 +78,7 @@ def merge(
     missing: list[int] = []
     removable_rows: list[Row] = []
     shared: dict[Any, Any] = {}  # one object per distinct value the rows hold apart from records
+    times: dict[Any, str] = {}  # each distinct time read, as a row holds it
     take = incoming.pop
     for chunk in chunks:
         # Optimization: the usual record is unchanged; each row's record is taken and compared
@@ -103,29 +105,34 @@ def merge(
             if not differing:
                 unchanged.append(values[0])
                 continue
-            differ.append((record, _row_like(values, record, shared), differing))
+            differ.append((record, _row_like(values, record, shared, times), differing))
     # `overwrite` decides without bases: every field the files state wins.
     read = _read(bases, [] if overwrite else [*(r for r, _, _ in differ), *incoming.values()])
     decided = [
-        (record, row, *_decide(record, row, differing, read, overwrite))
+        (order(record), record, row, *_decide(record, row, differing, read, overwrite))
         for record, row, differing in differ
     ]
     del differ
     # Everything in the files' order, as a walk over the files would list it: three-way
     # conflicts (and new records that are conflicts) first, then those of two-way fields.
-    decided.sort(key=lambda item: order(item[0]))
+    # Optimization: each record's position worked out once, and what only two-way fields or
+    # conflicts need done only for them (10,097 updates: 73 -> 61 ms).
+    decided.sort(key=itemgetter(0))
     conflicts: list[tuple[int, tuple[int, int], dict]] = []
-    edits = edited([row.id for _, row, _, _, two_way, _ in decided if two_way])
-    for record, row, changed, kept, two_way, found in decided:
-        position = order(record)
-        conflicts += [(0, position, conflict) for conflict in found]
-        mine = edits.get(row.id, set())
-        for name in two_way:
-            if name in mine:  # a person's edit was its last change: not overwritten
-                conflict = _conflict(record, name, None, getattr(row, name), getattr(record, name))
-                conflicts.append((1, position, conflict))
-            else:
-                changed.append(name)
+    edits = edited([row.id for _, _, row, _, _, two_way, _ in decided if two_way])
+    for position, record, row, changed, kept, two_way, found in decided:
+        if found:
+            conflicts += [(0, position, conflict) for conflict in found]
+        if two_way:
+            mine = edits.get(row.id, ())
+            for name in two_way:
+                if name in mine:  # a person's edit was its last change: not overwritten
+                    conflict = _conflict(
+                        record, name, None, getattr(row, name), getattr(record, name)
+                    )
+                    conflicts.append((1, position, conflict))
+                else:
+                    changed.append(name)
         if kept:
             plan.kept.append(Kept(row, kept))
         if changed:
@@ -145,22 +152,28 @@ def merge(
     return plan
 
 
-def _row_like(values: Sequence[Any], record: Record, shared: dict[Any, Any]) -> Row:
+def _row_like(
+    values: Sequence[Any], record: Record, shared: dict[Any, Any], times: dict[Any, str]
+) -> Row:
     """The row of `values`, holding its record's objects for the values they share and one
     object per distinct other value (a tier, a program, a time).
 
     Optimization: a row that differs from its record mostly differs in one field; its other
     values were fresh objects per row (a 10%-changed apply of 1,000,000 records: ~60 MB
-    held to its end)."""
-    same = shared.setdefault
-    compared = sharing(record, values[1:7], shared)  # most its record's own objects
+    held to its end). Each distinct time is formatted once (`times`: by the text read)."""
     oem_key, name_key = record.key  # the row's: the two were matched by it
-    row = row_of((values[0], *compared, name_key, oem_key, *values[9:]))
-    row.created_at, row.updated_at = (
-        same(row.created_at, row.created_at),
-        same(row.updated_at, row.updated_at),
+    created, updated = values[9], values[10]
+    compared = sharing(record, values[1:7], shared)  # most its record's own objects
+    return Row(
+        *[
+            values[0],
+            *compared,
+            name_key,
+            oem_key,
+            times.get(created) or times.setdefault(created, STREAMED_TIME(created)),
+            times.get(updated) or times.setdefault(updated, STREAMED_TIME(updated)),
+        ]
     )
-    return row
 
 
 def restated(
@@ -262,9 +275,8 @@ def _decide(
 
 def _base_of(record: Record, bases: Mapping[str, Base | None]) -> Any:
     """The record's base values, SAME when its source's files are unchanged, or None."""
-    if record.origin in bases and bases[record.origin] is None:
-        return SAME
-    return (bases.get(record.origin) or {}).get(record.key)
+    base = bases.get(record.provenance.origin, NO_BASE)
+    return SAME if base is None else base.get(record.key)
 
 
 def _absent(record: Record, base: Any, overwrite: bool, plan: Plan) -> dict | None:
