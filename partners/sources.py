@@ -180,23 +180,24 @@ def load_entries(name: str, keys: Collection[Key] | Mapping[Key, Record]) -> Bas
     each wanted entry is looked up in its decoded OEM; the others are never made into entries
     (a sync that changed a tenth of the records asks for a tenth of them). When `keys` maps
     each key to this run's record, an entry of every field holds the record's objects for
-    the values it shares with it (a 10%-changed apply of 1,000,000 records: ~40 MB less)."""
-    like = keys if isinstance(keys, Mapping) else {}
-    wanted: dict[str, list[str]] = {}
-    for oem_key, name_key in keys:
-        wanted.setdefault(oem_key, []).append(name_key)
+    the values it shares with it (a 10%-changed apply of 1,000,000 records: ~40 MB less).
+    Each wanted key is held with its record, not looked up again (10,000 of 100,000: 107/166
+    -> 102/149 ms)."""
+    records = keys.items() if isinstance(keys, Mapping) else zip(keys, repeat(None))
+    wanted: dict[str, list[tuple[str, Key, Record | None]]] = {}
+    for key, record in records:
+        wanted.setdefault(key[0], []).append((key[1], key, record))
     found: Base = {}
     seen: dict[Any, Any] = {}
     for oem_key, values in _stored(name, wanted):
-        for name_key in wanted[oem_key]:
+        for name_key, key, record in wanted[oem_key]:
             stored = values.get(name_key)
             if stored is None:
                 continue
-            key = oem_key, name_key
-            record = like.get(key)
             if record is not None and isinstance(stored, list):
-                stored, key = sharing(record, stored, seen), record.key
-            found[key] = _entry(stored)
+                found[key] = tuple(sharing(record, stored, seen))
+            else:
+                found[key] = _entry(stored)
     return found
 
 
