@@ -520,11 +520,12 @@ def _records_of(records: list[Record], name: str, sources: int) -> list[Record]:
     return records if sources == 1 else [record for record in records if record.origin == name]
 
 
-def _save_bases(result: SyncResult) -> None:
+def _save_bases(result: SyncResult, prepared: sourcebase.Prepared | None = None) -> None:
     """Each applied source's base and what reading its files said (with the keys its base
-    holds that its files no longer state, known once the base is saved)."""
+    holds that its files no longer state, known once the base is saved); `prepared` during
+    the write (`sources.prepare`)."""
     for name, files_digest, records, removed in result.bases:
-        stale = sourcebase.save(name, files_digest, records, removed)
+        stale = sourcebase.save(name, files_digest, records, removed, prepared)
         if result.read is not None:
             result.read.stale[name] = stale
     result.bases = []  # saved: no need to hold them through the store write
@@ -676,9 +677,13 @@ def applying_run(
                         stage("Writing")
                         now = format_timestamp(started)
 
+                        bases: sourcebase.Prepared | None = None
+
                         def start_store() -> None:
-                            nonlocal prepared
+                            nonlocal prepared, bases
                             prepared = _prepare_store(result, head_before)
+                            added = len(result.plan.added)
+                            bases = sourcebase.prepare([(b[0], b[2]) for b in result.bases], added)
 
                         write_plan(
                             result.plan,
@@ -688,7 +693,7 @@ def applying_run(
                             now=now,
                             meanwhile=start_store,
                         )
-                        _save_bases(result)
+                        _save_bases(result, bases)
                         result.applied = True
                     result.run_id = run.pk
                     _finish_run(run, result)

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from partners import sources as sourcebase
 from partners.fields import COMPARED
@@ -154,3 +155,41 @@ def test_a_source_whose_file_did_not_change_keeps_its_base_when_another_changes(
     assert run_sync([synced, other], apply=True).applied
     assert base("partners_b.csv") == before == {("dell", "far away"): before[("dell", "far away")]}
     assert base("partners_a.csv")[key(0, 0)] == entry(0, 0, "Platinum")
+
+
+@pytest.mark.parametrize("held", [0, 1_000, 1 << 30])  # bytes: no OEM, a few, every one
+def test_bases_encoded_ahead_on_a_thread_are_the_ones_saved(synced, monkeypatch, held):
+    """`sources.Prepared` (on PostgreSQL, during the write of a first apply; here during
+    every write): whichever OEMs it encoded ahead, the base saved is the one encoded as it
+    is written, OEMs whose keys changed overlaid on what was stored, stale entries kept."""
+    monkeypatch.setattr(sourcebase, "TEXTS_HELD", held)
+    made: list[sourcebase.Prepared] = []
+
+    def prepare(sources: Any, added: int) -> sourcebase.Prepared:
+        made.append(sourcebase.Prepared(sources))
+        return made[-1]
+
+    monkeypatch.setattr(sourcebase, "prepare", prepare)
+    dropped = {(1, 1), (7, 0), (7, 1), (130, 0)}  # OEM 7 leaves the file whole
+    write_csv(synced, rows(drop=dropped, tiers={(3, 0): "Silver", (140, 1): "Bronze"}))
+    assert run_sync([synced], apply=True).applied
+    assert len(made) == 1 and made[0].error is None and not made[0].found  # taken by save
+    stored = base("partners_a.csv")
+    assert len(stored) == OEMS * 2
+    assert stored[key(3, 0)] == entry(3, 0, "Silver")
+    assert stored[key(140, 1)] == entry(140, 1, "Bronze")
+    assert stored[key(1, 0)] == entry(1, 0) and stored[key(7, 0)] == entry(7, 0)
+    assert stale("partners_a.csv") == sorted(key(*k) for k in dropped)
+    assert SourceBase.objects.filter(source__name="partners_a.csv").count() == OEMS
+
+
+def test_bases_are_encoded_ahead_only_while_postgresql_copies_most_records_entries():
+    values = [dict(zip(COMPARED, entry(oem, 0), strict=True)) for oem in range(4)]
+    records = [Record.of({**v, "created_at": None, "updated_at": None}) for v in values]
+    assert sourcebase.prepare([("a", records)], added=1) is None
+    prepared = sourcebase.prepare([("a", records)], added=2)
+    assert (prepared is not None) == (connection.vendor == "postgresql")
+    if prepared is not None:
+        grouped = prepared.of("a")
+        assert grouped is not None and len(grouped.texts) == 4
+        assert json.loads(grouped.texts["oem2"]) == {"name 2-0": entry(2, 0)}
