@@ -5,6 +5,7 @@ import os
 import shutil
 
 import pytest
+from django.db import connection
 
 from partners import db
 from partners.loaders import load_path
@@ -409,3 +410,16 @@ def test_streamed_rows_make_the_rows_read_by_their_ids(synced):
     chunk = next(db.stream_rows())
     assert [db.row_of(values) for values in chunk] == db.read_rows_by_id([v[0] for v in chunk])
     assert db.row_of(chunk[0]).updated_at.endswith("Z")
+
+
+def test_streamed_rows_come_by_id_and_leave_the_planner_as_it_was(synced):
+    """On PostgreSQL, in a transaction, the table is read in its primary key's order
+    (`db._index_order`: never sorted whole before the first row); its settings after the
+    read are what they were."""
+    ids = [values[0] for part in db.stream_rows(chunk=1) for values in part]
+    assert ids == sorted(ids) and len(ids) == PartnerTier.objects.count()
+    assert [row.id for row in db.read_rows(chunk=1)] == ids
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_sort")
+            assert cursor.fetchone()[0] == "on"
