@@ -7,9 +7,9 @@ import shutil
 import pytest
 from django.db import connection
 
-from partners import db
+from partners import db, ledger
 from partners.loaders import load_path
-from partners.models import PartnerTier, SyncRun
+from partners.models import PartnerTier, RecentChanges, SyncRun
 from partners.store import refresh_store
 from partners.sync import StaleState, check_record, run_sync
 from tests.helpers import write_csv, write_json
@@ -423,3 +423,20 @@ def test_streamed_rows_come_by_id_and_leave_the_planner_as_it_was(synced):
         with connection.cursor() as cursor:
             cursor.execute("SHOW enable_sort")
             assert cursor.fetchone()[0] == "on"
+
+
+def test_an_oems_recent_changes_are_its_newest_tier_changes_first(input_dir, monkeypatch):
+    """Each write puts its tier changes in front of the OEM's stored list, which keeps the
+    newest RECENT_KEPT (on PostgreSQL the database joins and trims the lists)."""
+    monkeypatch.setattr(ledger, "RECENT_KEPT", 3)
+    path = input_dir / "partners_a.csv"
+    for tier in ("Gold", "Silver", "Platinum"):
+        write_csv(path, [["A", tier, "P", "Cisco", "", ""], ["B", "Gold", "P", "Cisco", "", ""]])
+        assert run_sync([path], apply=True).applied
+    changes = RecentChanges.objects.get(oem_key="cisco").changes
+    assert [(c["name"], c["from"], c["to"], c["action"]) for c in changes] == [
+        ("A", "Silver", "Platinum", "updated"),
+        ("A", "Gold", "Silver", "updated"),
+        ("B", None, "Gold", "added"),
+    ]
+    assert set(changes[0]) == {"at", "name", "program", "from", "to", "action"}
