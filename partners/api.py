@@ -44,6 +44,7 @@ log = logging.getLogger("partners.api")
 API_LOCK_TIMEOUT = 5.0  # seconds an applying request waits for another sync, then 409
 JSON_TYPE = "application/json"
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL; no stored value has these
 
 
 class BodyError(ValueError):
@@ -251,13 +252,14 @@ class SyncRequest(Schema):
         None,
         min_length=1,
         max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]*$",
+        pattern=NO_CONTROL,
         description="the source name of the files (default: each file's name)",
     )
     profile: str | None = Field(
         None,
         min_length=1,
         max_length=200,
+        pattern=NO_CONTROL,  # looked up by name: PostgreSQL refuses NUL (a 500 before)
         description="the import profile to read the files with (default: the one whose "
         "pattern matches each file's name, if any)",
     )
@@ -292,9 +294,6 @@ class ExportResponse(Schema):
     oems_count: int
     dry_run: bool
     trashed: list[str]
-
-
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL; no stored value has these
 
 
 class TierFilters(Schema):

@@ -167,3 +167,15 @@ def test_bad_list_parameters_are_a_422_with_field_errors(query, world, django_us
     data = response.json()
     assert data["detail"].startswith("Malformed request: ")
     assert data["errors"][0]["field"] in ("limit", "offset", "oem", "q", "tier")
+
+
+@pytest.mark.parametrize("field", ["profile", "source"])
+def test_a_sync_naming_a_profile_or_source_with_a_nul_is_a_422_not_a_500(
+    field, world, django_user_model
+):
+    client, _ = caller("syncer token", django_user_model)
+    response = client.post(
+        "/v1/partners/sync", data=json.dumps({field: "bench\x00"}), content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
