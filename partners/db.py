@@ -28,6 +28,7 @@ from django.db.models import Field
 
 from partners.fields import COMPARED, TIMES
 from partners.models import PartnerTier
+from partners.normalize import name_keys_of, oem_keys_of, record_key
 from partners.records import Record, record_dict
 
 if TYPE_CHECKING:
@@ -55,8 +56,8 @@ class Row:
     updated_at: str
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.oem_key, self.name_key)
+    def key(self) -> str:
+        return record_key((self.oem_key, self.name_key))
 
     def compared(self) -> tuple[str | None, ...]:
         return (self.name, self.tier, self.program, self.oem, self.poc, self.notes)
@@ -462,7 +463,7 @@ def insert(records: Sequence[Record], first_id: int | None = None) -> None:
     records = sorted(records, key=KEY_OF)
     columns = [*INSERTED, *TIMES]
     values: list[Iterable[Any]] = [map(attrgetter(name), records) for name in COMPARED]
-    values += [map(itemgetter(1), map(KEY_OF, records)), map(itemgetter(0), map(KEY_OF, records))]
+    values += [name_keys_of(map(KEY_OF, records)), oem_keys_of(map(KEY_OF, records))]
     binary = connection.vendor == "postgresql"
     as_db = functools.lru_cache(maxsize=4096)(as_datetime if binary else db_time())
     values += [map(as_db, map(attrgetter(name), records)) for name in TIMES]
@@ -546,6 +547,8 @@ def _columns_set(update: Update) -> tuple[str, ...]:
     when they are not the row's (as PostgreSQL's update of every column leaves them)."""
     record, row = update.record, update.row
     changed = [name for name in COMPARED if name in update.changes]
+    if record.key == row.key:  # the usual update: one comparison, no key split
+        return tuple(changed)
     keys = [name for name in ("name_key", "oem_key") if getattr(record, name) != getattr(row, name)]
     return (*changed, *keys)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, eq, itemgetter
 from types import SimpleNamespace
@@ -27,6 +27,7 @@ from typing import Any
 from partners.db import STREAMED_TIME, Row, RowSet, row_of
 from partners.diff import Kept, Plan, Update, field_changes
 from partners.fields import COMPARED
+from partners.normalize import key_parts, record_key
 from partners.programs import EMPTY, Catalog
 from partners.records import COMPARED_OF, Record, sharing
 from partners.sources import NOT_STATED, Base, Entry, Key, value
@@ -35,14 +36,24 @@ Edited = Callable[[Sequence[int]], Mapping[int, set[str]]]
 Lazy = Callable[[Collection[Key]], Base]  # a base read only for the keys asked of it
 SAME = object()  # a source whose files are what it last applied: F is its base
 NO_BASE: Base = {}  # a source's base when it has none
-# A row tuple's (`db.stream_rows`) id, compared fields and key.
-ID_AT, COMPARED_AT, KEY_AT = itemgetter(0), itemgetter(slice(1, 7)), itemgetter(8, 7)
+# A row tuple's (`db.stream_rows`) id, compared fields and (oem_key, name_key).
+ID_AT, COMPARED_AT, KEYS_AT = itemgetter(0), itemgetter(slice(1, 7)), itemgetter(8, 7)
 SOURCE_OF = attrgetter("provenance.source")  # in C, not through the property
 # A row's record when the files have none: its compared values equal no row's.
 ABSENT = SimpleNamespace(**dict.fromkeys(COMPARED, object()))
 
 
-def _kept_order(kept: Kept) -> tuple[str, str]:
+def _row_key(values: Sequence[Any]) -> str:
+    """A row tuple's record key."""
+    return record_key(KEYS_AT(values))
+
+
+def _row_keys(chunk: Iterable[Sequence[Any]]) -> Iterator[str]:
+    """The record keys of row tuples, made in C."""
+    return map(record_key, map(KEYS_AT, chunk))
+
+
+def _kept_order(kept: Kept) -> str:
     """Kept records are listed by OEM, then name: the order of neither the files nor the
     table, so a listing does not depend on which files a source's base was built from."""
     return kept.row.key
@@ -83,14 +94,14 @@ def merge(
     for chunk in chunks:
         # Optimization: the usual record is unchanged; each row's record is taken and compared
         # with it in C, and the loop below sees only the others (their rows built only then).
-        taken: list[Any] = list(map(take, map(KEY_AT, chunk), repeat(ABSENT, len(chunk))))
+        taken: list[Any] = list(map(take, _row_keys(chunk), repeat(ABSENT, len(chunk))))
         same = list(map(eq, map(COMPARED_OF, taken), map(COMPARED_AT, chunk)))
         unchanged.extend(compress(map(ID_AT, chunk), same))
         for values, record, equal in zip(chunk, taken, same, strict=True):
             if equal:
                 continue
             if record is ABSENT:
-                if removal is not None and removal((values[8], values[7])):
+                if removal is not None and removal(_row_key(values)):
                     removable_rows.append(row_of(values))
                 else:
                     missing.append(values[0])
@@ -161,7 +172,7 @@ def _row_like(
     Optimization: a row that differs from its record mostly differs in one field; its other
     values were fresh objects per row (a 10%-changed apply of 1,000,000 records: ~60 MB
     held to its end). Each distinct time is formatted once (`times`: by the text read)."""
-    oem_key, name_key = record.key  # the row's: the two were matched by it
+    oem_key, name_key = key_parts(record.key)  # the row's: the two were matched by it
     created, updated = values[9], values[10]
     compared = sharing(record, values[1:7], shared)  # most its record's own objects
     return Row(
@@ -195,7 +206,7 @@ def restated(
     others: list[tuple[Any, ...]] = []
     take = stated.pop
     for chunk in chunks:
-        said = list(map(take, map(KEY_AT, chunk), repeat(None, len(chunk))))
+        said = list(map(take, _row_keys(chunk), repeat(None, len(chunk))))
         same = list(map(eq, said, map(hash, map(COMPARED_AT, chunk))))
         unchanged.extend(compress(map(ID_AT, chunk), same))
         for values, entry, equal in zip(chunk, said, same, strict=True):
@@ -205,11 +216,11 @@ def restated(
                 missing.append(values[0])
             else:
                 others.append(values)
-    found = entries([*map(KEY_AT, others), *stated])
+    found = entries([*_row_keys(others), *stated])
     kept: list[Kept] = []
     alike: list[int] = []  # rows of `others` that are what was stated after all, in id order
     for values in others:
-        was_stated = found[KEY_AT(values)]
+        was_stated = found[_row_key(values)]
         differing = [
             name
             for name, now in zip(COMPARED, values[1:7], strict=True)

@@ -19,6 +19,7 @@ import orjson
 from partners import db
 from partners.diff import Plan, Update, field_changes
 from partners.models import LedgerEntry, SyncRun
+from partners.normalize import record_key
 from partners.programs import Catalog, load_catalog
 from partners.records import COMPARED, Record
 from partners.sync import Refused, SyncResult, applying_run, fingerprint
@@ -127,14 +128,15 @@ def _decoded(value: Any) -> dict[str, Any] | None:
 
 
 def _targets(run_id: int, by_id: dict, rows: list[db.Row]) -> Iterator[_Target]:
-    by_key: dict[tuple[str, str], db.Row] | None = None
+    by_key: dict[str, db.Row] | None = None
     for entry in _entries(run_id):
         if entry.action == "added":
             yield _Target(entry, by_id.get(entry.record_id), entry.new, None)
         elif entry.action == "removed":
             if by_key is None:  # Optimization: only a run that removed records needs it
                 by_key = {row.key: row for row in rows}
-            yield _Target(entry, by_key.get((entry.oem_key, entry.name_key)), None, entry.old)
+            key = record_key((entry.oem_key, entry.name_key))
+            yield _Target(entry, by_key.get(key), None, entry.old)
         else:
             yield _Target(entry, by_id.get(entry.record_id), entry.new, entry.old)
 

@@ -351,7 +351,7 @@ def _plan(files: list[Input], options: Options, dry_run: bool, now: str) -> Sync
         said, read = known.get(name, ("", {}))
         if said == files_digest and not options.removes and read.get("stale") is not None:
             # Its files say what its base does: the base is not needed.
-            bases[name], stale[name] = None, [tuple(key) for key in read["stale"]]
+            bases[name], stale[name] = None, sourcebase.stored_keys(read["stale"])
             continue
         if name not in known:
             bases[name] = {}

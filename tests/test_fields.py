@@ -10,6 +10,7 @@ import pytest
 from partners.api import PartnerRecord
 from partners.fields import COMPARED, MAX_LENGTH, RECORD_FIELDS
 from partners.models import PartnerTier
+from partners.normalize import record_key
 from partners.records import Record
 from partners.store import render
 
@@ -24,7 +25,7 @@ def test_the_store_writes_every_field_in_the_records_order():
         notes="x",
         created_at="2026-01-01T00:00:00Z",
         updated_at="2026-01-02T00:00:00Z",
-        key=("o", "n"),
+        key=record_key(("o", "n")),
     )
     document = json.loads(render([record]))
     assert tuple(document["oems"][0]["partners"][0]) == RECORD_FIELDS

@@ -7,10 +7,15 @@ from hypothesis import strategies as st
 from partners.normalize import (
     clean,
     identity_key,
+    key_parts,
+    name_keys_in,
+    name_keys_of,
     normalize_notes,
     normalize_tier,
     oem_alias_map,
+    oem_keys_of,
     parse_timestamp,
+    record_key,
     tier_direction,
 )
 from partners.records import normalize_row
@@ -123,6 +128,21 @@ def test_the_key_ignores_case_and_surrounding_and_repeated_whitespace(text, left
     spaced = left + text.replace(" ", "  ") + right
     assert identity_key(spaced) == identity_key(text)
     assert identity_key(text.upper()) == identity_key(text.upper().lower())
+
+
+# What an OEM or name key may hold: any text but NUL (no record's text has a control
+# character, and PostgreSQL stores no NUL).
+key_text = st.text(alphabet=st.characters(blacklist_characters="\x00"))
+
+
+@given(st.tuples(key_text, key_text), st.tuples(key_text, key_text))
+def test_a_record_key_splits_back_and_sorts_as_its_oem_and_name_keys(one, other):
+    joined = record_key(one)
+    assert key_parts(joined) == one
+    assert list(oem_keys_of([joined])) == [one[0]]
+    assert list(name_keys_of([joined])) == list(name_keys_in(one[0], [joined])) == [one[1]]
+    assert (joined < record_key(other)) == (one < other)
+    assert (joined == record_key(other)) == (one == other)
 
 
 fields = st.fixed_dictionaries(

@@ -14,6 +14,7 @@ from partners import sources as sourcebase
 from partners.fields import COMPARED
 from partners.loaders import InputFile
 from partners.models import Source, SourceBase
+from partners.normalize import record_key
 from partners.records import Record
 from partners.sync import run_sync
 from tests.helpers import write_csv, write_json
@@ -69,10 +70,10 @@ def test_a_base_holds_every_record_its_file_stated(synced):
 def test_entries_read_for_this_runs_records_are_the_same_and_share_their_values(synced):
     values = dict(zip(COMPARED, entry(3, 1, "Silver"), strict=True))
     record = Record.of({**values, "created_at": None, "updated_at": None})
-    by_key = sourcebase.load_entries("partners_a.csv", [key(3, 1)])
+    by_key = sourcebase.load_entries("partners_a.csv", [record_key(key(3, 1))])
     shared = sourcebase.load_entries("partners_a.csv", {record.key: record})
-    assert shared == by_key == {key(3, 1): tuple(entry(3, 1))}
-    said = shared[key(3, 1)]
+    assert shared == by_key == {record_key(key(3, 1)): tuple(entry(3, 1))}
+    said = shared[record.key]
     assert isinstance(said, tuple)
     assert said[0] is record.name and said[2] is record.program and said[1] == "Gold"
 
