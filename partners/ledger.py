@@ -35,10 +35,23 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _json_object_sql() -> str:
-    """SQL building a record's eight fields as one JSON object, from the table's columns."""
+def _json_object_sql(now: bool = False) -> str:
+    """SQL building a record's eight fields as one JSON object, from the table's columns.
+    `now` (PostgreSQL): each time column takes two parameters, both a time as the engine
+    writes it: the column's text is the second when it holds the first."""
     columns = [db.time_as_text(name) if name.endswith("_at") else name for name in RECORD_FIELDS]
     if connection.vendor == "postgresql":
+        if now:
+            # Optimization: an added record's times are the run's own (unless its file gave
+            # others): that time's text is given once, not formatted by to_char for each row
+            # (a 100,000-record first apply, alternating x12: the server's CPU for the added
+            # entries 0.60/0.64 -> 0.54/0.56 s, min/median).
+            columns = [
+                f"CASE WHEN {name} = %s::timestamptz THEN %s ELSE {column} END"
+                if name.endswith("_at")
+                else column
+                for name, column in zip(RECORD_FIELDS, columns, strict=True)
+            ]
         # Optimization: every field is text (or null), so jsonb_object takes the names and the
         # values as two text arrays; jsonb_build_object looks up each of its sixteen
         # arguments' types on every row. The same jsonb in 40% less of the server's CPU
@@ -61,22 +74,32 @@ def first_new_id() -> int | None:
     return max(used, db.max_id()) + 1
 
 
-def _copy_rows(cursor: Any, action: str, where: str, params: list[Any], head: list[Any]) -> None:
+def _copy_rows(
+    cursor: Any, action: str, where: str, params: list[Any], head: list[Any], now: str | None = None
+) -> None:
     """Ledger entries copied from partner-tier rows by the database itself: their ids, columns
-    and JSON (`new` for added records, `old` for removed ones), no Python per row."""
+    and JSON (`new` for added records, `old` for removed ones), no Python per row. `now`: the
+    time (as the engine writes it) that most of the rows' times are, if any."""
     tier_from, tier_to = ("NULL", "tier") if action == "added" else ("tier", "NULL")
-    old, new = ("NULL", _json_object_sql()) if action == "added" else (_json_object_sql(), "NULL")
+    given = now is not None and connection.vendor == "postgresql"
+    json = _json_object_sql(now=given)
+    old, new = ("NULL", json) if action == "added" else (json, "NULL")
+    times = [now, now] * TIMES_IN_JSON if given else []
     cursor.execute(
         f"INSERT INTO {TABLE} ({COLUMNS}) SELECT %s, id, %s, oem, name, program, oem_key, "
         f"name_key, {tier_from}, {tier_to}, {old}, {new}, %s, %s FROM {db.TABLE} WHERE {where}",
-        [head[0], action, *head[1:], *params],
+        [head[0], action, *times, *head[1:], *params],
     )
+
+
+TIMES_IN_JSON = sum(name.endswith("_at") for name in RECORD_FIELDS)
 
 
 def record_added(*, run_id: int, user_id: int | None, at: str, after_id: int) -> None:
     """Entries for the records just inserted: every id above `after_id`."""
     with connection.cursor() as cursor:
-        _copy_rows(cursor, "added", "id > %s", [after_id], [run_id, db.db_time()(at), user_id])
+        head = [run_id, db.db_time()(at), user_id]
+        _copy_rows(cursor, "added", "id > %s", [after_id], head, now=at)
 
 
 def record_removed(

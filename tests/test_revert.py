@@ -10,7 +10,7 @@ import pytest
 from partners import db
 from partners.models import LedgerEntry, PartnerTier, SyncRun
 from partners.sync import run_sync
-from tests.helpers import run, write_csv
+from tests.helpers import run, write_csv, write_json
 
 pytestmark = pytest.mark.django_db
 
@@ -226,3 +226,28 @@ def test_the_rows_a_revert_reads_chunk_by_chunk_are_every_row_by_id(two_runs):
     ids = [row.id for row in rows]
     assert len(ids) == 3 and ids == sorted(PartnerTier.objects.values_list("pk", flat=True))
     assert rows == db.read_rows_by_id(ids)
+
+
+def test_added_entries_hold_their_records_own_times_whether_the_file_gave_them_or_not(input_dir):
+    given = {"created_at": "2024-01-02T03:04:05Z", "updated_at": "2025-06-07T08:09:10Z"}
+    record = {"tier": "Gold", "program": "P", "oem": "Dell"}
+    path = write_json(
+        input_dir / "p.json",
+        [
+            {"name": "A", **record, **given},
+            {"name": "B", **record},
+            {"name": "C", **record, "created_at": "2020-01-01"},
+        ],
+    )
+    result = run_sync([path], apply=True)
+    records = {r["name"]: r for r in result.to_dict()["added"]}
+    entries: dict[str, dict] = {
+        e.name: e.new or {} for e in LedgerEntry.objects.filter(run_id=result.run_id)
+    }
+    now = records["B"]["updated_at"]
+    assert records["B"]["created_at"] == now and records["C"]["updated_at"] == now
+    assert {k: entries["A"][k] for k in given} == given
+    assert (entries["B"]["created_at"], entries["B"]["updated_at"]) == (now, now)
+    assert (entries["C"]["created_at"], entries["C"]["updated_at"]) == ("2020-01-01T00:00:00Z", now)
+    for name, added in records.items():
+        assert entries[name] == {k: added[k] for k in entries[name]}, name
