@@ -8,7 +8,8 @@ database), updated ones in bulk (`db.insert_rows`: COPY on PostgreSQL).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -95,11 +96,48 @@ def _copy_rows(
 TIMES_IN_JSON = sum(name.endswith("_at") for name in RECORD_FIELDS)
 
 
-def record_added(*, run_id: int, user_id: int | None, at: str, after_id: int) -> None:
-    """Entries for the records just inserted: every id above `after_id`."""
-    with connection.cursor() as cursor:
+def record_added(
+    *, run_id: int, user_id: int | None, at: str, after_id: int, count: int = 0
+) -> None:
+    """Entries for the `count` records just inserted: every id above `after_id`."""
+    with connection.cursor() as cursor, _indexes_built_after(cursor, count):
         head = [run_id, db.db_time()(at), user_id]
         _copy_rows(cursor, "added", "id > %s", [after_id], head, now=at)
+
+
+BUILT_AFTER = 10_000  # entries copied into an empty ledger before its indexes are built
+
+
+@contextmanager
+def _indexes_built_after(cursor: Any, count: int) -> Iterator[None]:
+    """PostgreSQL, `count` entries of at least BUILT_AFTER into an empty ledger (a first
+    apply): its indexes but the primary key dropped for the block, and built again after it,
+    as they were (their definitions read from the catalog), in the caller's transaction.
+
+    Optimization: PostgreSQL's advice for bulk loads. Each entry put into three indexes one
+    at a time (with a WAL record for each) was a third of the server's work copying 100,000
+    entries; an index built from the table sorts them once (a 100,000-record first apply,
+    alternating x12: the server's CPU for the added entries 0.54/0.57 -> 0.45/0.48 s,
+    min/median). The same definitions, so the same plans (EXPLAIN of a run's entries, a
+    record's, a period's, after a first and a 10%-changed apply). Other readers of the
+    ledger (empty until then) wait for the write's commit: the indexes are dropped until
+    then. When the block raises, they are not built again: the transaction is rolled back,
+    and their drop with it."""
+    if connection.vendor != "postgresql" or count < BUILT_AFTER:
+        yield
+        return
+    cursor.execute(
+        "SELECT quote_ident(c.relname), pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass "
+        f"AND NOT i.indisprimary AND NOT EXISTS (SELECT FROM {TABLE})",
+        [TABLE],
+    )
+    indexes = cursor.fetchall()
+    if indexes:
+        cursor.execute(f"DROP INDEX {', '.join(name for name, _ in indexes)}")
+    yield
+    for _, definition in indexes:
+        cursor.execute(definition)
 
 
 def record_removed(

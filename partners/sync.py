@@ -556,7 +556,9 @@ def write_plan(
         after = db.max_id() if first is None else first - 1
         db.insert(plan.added, first_id=first)
         meanwhile()
-        ledger.record_added(run_id=run_id, user_id=user_id, at=now, after_id=after)
+        ledger.record_added(
+            run_id=run_id, user_id=user_id, at=now, after_id=after, count=len(plan.added)
+        )
     else:
         meanwhile()
     if plan.updated:

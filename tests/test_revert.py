@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 
-from partners import db
+from partners import db, ledger
 from partners.models import LedgerEntry, PartnerTier, SyncRun
 from partners.sync import run_sync
 from tests.helpers import run, write_csv, write_json
@@ -251,3 +252,52 @@ def test_added_entries_hold_their_records_own_times_whether_the_file_gave_them_o
     assert (entries["C"]["created_at"], entries["C"]["updated_at"]) == ("2020-01-01T00:00:00Z", now)
     for name, added in records.items():
         assert entries[name] == {k: added[k] for k in entries[name]}, name
+
+
+def ledger_indexes() -> dict[str, tuple[int, str]]:
+    """The ledger's indexes: name -> (oid, definition)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, c.oid, pg_get_indexdef(c.oid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass",
+            [LedgerEntry._meta.db_table],
+        )
+        return {name: (oid, definition) for name, oid, definition in cursor.fetchall()}
+
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's indexes built after a first copy"
+)
+
+
+@on_postgresql
+def test_a_large_first_apply_builds_the_ledgers_indexes_again_as_they_were(
+    input_dir, store, monkeypatch
+):
+    monkeypatch.setattr(ledger, "BUILT_AFTER", 3)
+    before = ledger_indexes()
+    result = run_sync([write_csv(input_dir / "partners_a.csv", BASE)], apply=True)
+    after = ledger_indexes()
+    assert {n: d for n, (_, d) in after.items()} == {n: d for n, (_, d) in before.items()}
+    rebuilt = {n for n in after if after[n][0] != before[n][0]}
+    assert rebuilt == set(before) - {f"{LedgerEntry._meta.db_table}_pkey"}
+    assert LedgerEntry.objects.filter(run_id=result.run_id, action="added").count() == 3
+    # A later write copies into the ledger's indexes as they are.
+    run_sync([write_csv(input_dir / "partners_b.csv", CHANGED)], apply=True)
+    assert ledger_indexes() == after
+
+
+@on_postgresql
+def test_a_failed_first_apply_leaves_the_ledgers_indexes_as_they_were(
+    input_dir, store, monkeypatch
+):
+    monkeypatch.setattr(ledger, "BUILT_AFTER", 3)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("after the entries")
+
+    monkeypatch.setattr(ledger, "record_recent", fail)
+    before = ledger_indexes()
+    with pytest.raises(RuntimeError):
+        run_sync([write_csv(input_dir / "partners_a.csv", BASE)], apply=True)
+    assert ledger_indexes() == before and not LedgerEntry.objects.exists()
