@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 
 from partners import db
 from partners.diff import Update
@@ -121,8 +121,9 @@ def _indexes_built_after(cursor: Any, count: int) -> Iterator[None]:
     min/median). The same definitions, so the same plans (EXPLAIN of a run's entries, a
     record's, a period's, after a first and a 10%-changed apply). Other readers of the
     ledger (empty until then) wait for the write's commit: the indexes are dropped until
-    then. When the block raises, they are not built again: the transaction is rolled back,
-    and their drop with it."""
+    then; when a session is reading it already, the entries go into the indexes as they
+    are. When the block raises, the indexes are not built again: the transaction is rolled
+    back, and their drop with it."""
     if connection.vendor != "postgresql" or count < BUILT_AFTER:
         yield
         return
@@ -133,11 +134,24 @@ def _indexes_built_after(cursor: Any, count: int) -> Iterator[None]:
         [TABLE],
     )
     indexes = cursor.fetchall()
+    if indexes and not _locked_at_once(cursor):
+        indexes = []  # another session reads the ledger (a backup?): not waited for
     if indexes:
         cursor.execute(f"DROP INDEX {', '.join(name for name, _ in indexes)}")
     yield
     for _, definition in indexes:
         cursor.execute(definition)
+
+
+def _locked_at_once(cursor: Any) -> bool:
+    """Whether the ledger's exclusive lock was had at once (then held to the transaction's
+    end): a session reading it (a pg_dump holds it for the whole backup) is not waited for."""
+    try:
+        with transaction.atomic():  # a savepoint, so a refusal leaves the transaction usable
+            cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE NOWAIT")
+    except OperationalError:
+        return False
+    return True
 
 
 def record_removed(

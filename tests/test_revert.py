@@ -4,6 +4,7 @@ otherwise, and a revert that can itself be reverted."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.db import connection
@@ -301,3 +302,23 @@ def test_a_failed_first_apply_leaves_the_ledgers_indexes_as_they_were(
     with pytest.raises(RuntimeError):
         run_sync([write_csv(input_dir / "partners_a.csv", BASE)], apply=True)
     assert ledger_indexes() == before and not LedgerEntry.objects.exists()
+
+
+@on_postgresql
+def test_a_first_apply_does_not_wait_for_a_session_reading_the_ledger(
+    input_dir, store, monkeypatch
+):
+    import psycopg
+
+    monkeypatch.setattr(ledger, "BUILT_AFTER", 3)
+    before = ledger_indexes()
+    params = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}) as other:
+        other.execute(f"SELECT count(*) FROM {LedgerEntry._meta.db_table}")  # its lock held
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting would fail, not hang
+        started = time.monotonic()
+        result = run_sync([write_csv(input_dir / "partners_a.csv", BASE)], apply=True)
+        assert time.monotonic() - started < 2.5  # not waited for the lock
+    assert result.applied and ledger_indexes() == before  # not dropped, not built again
+    assert LedgerEntry.objects.filter(run_id=result.run_id, action="added").count() == 3
