@@ -75,6 +75,9 @@ def first_new_id() -> int | None:
     return max(used, db.max_id()) + 1
 
 
+TIMES_IN_JSON = sum(name.endswith("_at") for name in RECORD_FIELDS)  # in a record's JSON
+
+
 def _copy_rows(
     cursor: Any, action: str, where: str, params: list[Any], head: list[Any], now: str | None = None
 ) -> None:
@@ -91,9 +94,6 @@ def _copy_rows(
         f"name_key, {tier_from}, {tier_to}, {old}, {new}, %s, %s FROM {db.TABLE} WHERE {where}",
         [head[0], action, *times, *head[1:], *params],
     )
-
-
-TIMES_IN_JSON = sum(name.endswith("_at") for name in RECORD_FIELDS)
 
 
 def record_added(

@@ -461,11 +461,12 @@ def build_records(
         shared = _shared_fields(loaded)
         plain = None if loaded.marks or shared is None else _plain_columns(loaded)
         provenances: Iterable[Provenance]
-        plain_file = plain is not None and shared is not None  # every value printable
         if plain is not None and shared is not None:
+            plain_file = True  # every value printable: not looked at again for the keys
             columns = (*plain, loaded.lines)
             provenances = repeat(Provenance(loaded.path, loaded.position, loaded.source, shared))
         else:
+            plain_file = False
             *checked, said = _checked_rows(loaded, built)
             columns = tuple(checked)
             one = {
