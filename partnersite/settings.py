@@ -107,11 +107,14 @@ def _database(url: str) -> dict[str, Any]:
         # lock when a transaction starts (no deadlock on upgrade), and let readers run
         # beside the writer (WAL). Connections are kept (CONN_MAX_AGE) as on PostgreSQL.
         # Optimization: opening one (Django's functions, the journal mode) cost 0.8 ms of
-        # CPU, a third of an API page's.
+        # CPU, a third of an API page's. A new database gets 16 KiB pages (an existing one
+        # keeps its own): a 100,000-record apply writes ~120 MB of pages through the WAL and
+        # its checkpoint, a quarter as many reads and writes as with 4 KiB pages (its write
+        # 1.07 -> 0.91 s, in process, alternating).
         config["OPTIONS"] = {
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL",
+            "init_command": "PRAGMA page_size=16384; PRAGMA journal_mode=WAL",
         }
         # A file, not memory, so tests can run real concurrent processes against it.
         config["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}

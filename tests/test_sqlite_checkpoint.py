@@ -50,3 +50,35 @@ def test_a_refused_apply_restores_the_setting_without_checkpointing(input_dir, m
     assert started == []
     assert autocheckpoint() == before
     assert not PartnerTier.objects.exists()
+
+
+def opened(path) -> sqlite3.Connection:
+    """A connection to the SQLite file at `path` as the project's settings open one."""
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    wrapper = DatabaseWrapper({**connection.settings_dict, "NAME": str(path)})
+    wrapper.ensure_connection()
+    return wrapper.connection
+
+
+def test_a_new_database_has_16_kib_pages_in_wal_mode(tmp_path):
+    new = opened(tmp_path / "new.sqlite3")
+    new.execute("CREATE TABLE t (x)")
+    assert new.execute("PRAGMA page_size").fetchone()[0] == 16384
+    assert new.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    new.close()
+
+
+def test_an_existing_database_keeps_its_page_size_and_works(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE t (x)")
+    old.commit()
+    old.close()
+    reopened = opened(path)
+    with reopened:
+        reopened.execute("INSERT INTO t VALUES (1)")
+    assert reopened.execute("SELECT x FROM t").fetchall() == [(1,)]
+    assert reopened.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert reopened.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reopened.close()
