@@ -281,8 +281,24 @@ def stream_rows(chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
     return stream(f"SELECT {STREAMED} FROM {TABLE} ORDER BY id", [], chunk, in_order=True)
 
 
+def _utf8_text(cursor: Any) -> None:
+    """PostgreSQL: the cursor gives `text` columns (not `varchar` ones) as their UTF-8 bytes."""
+    from psycopg.adapt import Loader
+
+    class Utf8(Loader):
+        def load(self, data: Any) -> bytes:
+            return bytes(data)
+
+    cursor.adapters.register_loader("text", Utf8)
+
+
 def stream(
-    query: str, params: Sequence[Any], chunk: int = 5000, *, in_order: bool = False
+    query: str,
+    params: Sequence[Any],
+    chunk: int = 5000,
+    *,
+    in_order: bool = False,
+    utf8_text: bool = False,
 ) -> Iterator[list[tuple]]:
     """The result of `query`, a chunk at a time: memory holds one chunk, not the result. No
     other query may run on the connection until the last chunk is taken (or the iterator
@@ -292,14 +308,20 @@ def stream(
     the next rows while these are compared, instead of waiting for a `FETCH` per chunk (a
     server-side cursor: 21 round trips at 100,000 rows, the server idle between them). A plain
     cursor would fetch the whole result before the first row. `in_order`: the query's ORDER BY
-    is an index's order (see `_index_order`)."""
-    if connection.vendor == "postgresql" and _chunked_rows():
+    is an index's order (see `_index_order`). `utf8_text`: PostgreSQL gives `text` columns
+    as their UTF-8 bytes (a JSON text for orjson, which would encode a `str` again)."""
+    postgresql = connection.vendor == "postgresql"
+    if postgresql and _chunked_rows():
         with connection.cursor() as cursor, _index_order(cursor.cursor, in_order):
+            if utf8_text:
+                _utf8_text(cursor.cursor)
             rows = cursor.cursor.stream(query, params, size=chunk)
             while part := list(islice(rows, chunk)):
                 yield part
         return
     with connection.chunked_cursor() as cursor:
+        if postgresql and utf8_text:
+            _utf8_text(cursor.cursor)
         cursor.execute(query, params)
         while part := cursor.fetchmany(chunk):
             yield part
