@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 
 from partners import sources as sourcebase
@@ -192,3 +193,31 @@ def test_bases_are_encoded_ahead_only_while_the_database_copies_most_records_ent
     grouped = prepared.of("a")
     assert grouped is not None and len(grouped.texts) == 4
     assert json.loads(grouped.texts["oem2"]) == {"name 2-0": entry(2, 0)}
+
+
+AWKWARD = [  # backslashes, quotes, a tab, a line break and non-ASCII text in what is stored
+    ['Back\\slash "Quoted"', "Gold", "PTP", "Oem\\Tab", "poc\\", "a\tb\nc \\n"],
+    ["Müller ☃", "Silver", "PTP", "Oem\\Tab", "", "“curly” \\\\"],
+    ["Plain", "Bronze", "PTP", "Ümlaut Oem", "x", ""],
+]
+
+
+def test_a_base_of_awkward_text_is_stored_as_orjson_encodes_it_and_read_back(input_dir):
+    path = write_csv(input_dir / "partners_w.csv", AWKWARD)
+    assert run_sync([path], apply=True).applied
+    changed = [row[:] for row in AWKWARD]
+    changed[0][1], changed[1][5] = "Silver", 'now\\there\t"too"'
+    write_csv(path, changed)  # the same keys: each OEM rewritten in place (SQLite) or copied
+    assert run_sync([path], apply=True).summary["updated"] == 2
+    for stored in SourceBase.objects.filter(source__name="partners_w.csv"):
+        said = json.loads(stored.stated)
+        assert stored.stated == orjson.dumps(said).decode()
+        assert stored.keys == sourcebase.keys_digest(said)
+    found = base("partners_w.csv")
+    records = {record_key((k[0], k[1])): v for k, v in found.items()}
+    assert sorted(map(tuple, found.values())) == sorted(
+        tuple(value or None for value in row) for row in changed
+    )
+    assert sourcebase.load_entries("partners_w.csv", list(records)) == {
+        k: tuple(v) for k, v in records.items()
+    }

@@ -9,7 +9,7 @@ from django.db import connection
 
 from partners import db, ledger
 from partners.loaders import load_path
-from partners.models import PartnerTier, RecentChanges, SyncRun
+from partners.models import LedgerEntry, PartnerTier, RecentChanges, SyncRun
 from partners.store import refresh_store
 from partners.sync import StaleState, check_record, run_sync
 from tests.helpers import write_csv, write_json
@@ -440,3 +440,45 @@ def test_an_oems_recent_changes_are_its_newest_tier_changes_first(input_dir, mon
         ("B", None, "Gold", "added"),
     ]
     assert set(changes[0]) == {"at", "name", "program", "from", "to", "action"}
+
+
+def test_updates_of_awkward_text_are_written_with_their_ledger_entries_in_order(input_dir):
+    """Quotes, backslashes, line breaks, non-ASCII text and nulls come back as written, in the
+    rows and in their ledger entries, the entries in the files' order (SQLite writes the
+    updates and their entries as JSON arrays: `db.packed`)."""
+    rows = [[f"Name {n}", "Gold", "P", f"Oem{n % 3}", "poc", "notes"] for n in range(7)]
+    path = write_csv(input_dir / "awk.csv", rows)
+    assert run_sync([path], apply=True).applied
+    rows[5][1:6] = ["Silver", "P", "Oem2", "", 'a "quoted" \\ back\\nslash\nline ☃']
+    rows[1][1], rows[1][4] = "Bronze", "Müller \\"
+    rows[3][5] = "“curly” \t tab"
+    write_csv(path, rows)
+    result = run_sync([path], apply=True)
+    assert result.summary["updated"] == 3
+    stored = {p.name: p for p in PartnerTier.objects.all()}
+    for name, tier, program, oem, poc, notes in rows:
+        row = stored[name]
+        assert (row.tier, row.program, row.oem, row.poc, row.notes) == (
+            tier,
+            program,
+            oem,
+            poc or None,
+            notes or None,
+        )
+    entries = list(LedgerEntry.objects.filter(run_id=result.run_id).order_by("id"))
+    assert [e.name for e in entries] == ["Name 1", "Name 3", "Name 5"]
+    assert [e.record_id for e in entries] == [stored[e.name].id for e in entries]
+    assert [(e.tier_from, e.tier_to) for e in entries] == [
+        ("Gold", "Bronze"),
+        (None, None),
+        ("Gold", "Silver"),
+    ]
+    assert entries[0].old == {
+        "tier": "Gold",
+        "poc": "poc",
+        "updated_at": entries[0].old["updated_at"],
+    }
+    assert entries[0].new["poc"] == "Müller \\"
+    assert entries[2].new["notes"] == 'a "quoted" \\ back\\nslash\nline ☃'
+    assert entries[2].new["poc"] is None and entries[2].old["poc"] == "poc"
+    assert entries[1].new["notes"] == "“curly” \t tab"
