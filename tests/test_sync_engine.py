@@ -473,12 +473,9 @@ def test_updates_of_awkward_text_are_written_with_their_ledger_entries_in_order(
         (None, None),
         ("Gold", "Silver"),
     ]
-    assert entries[0].old == {
-        "tier": "Gold",
-        "poc": "poc",
-        "updated_at": entries[0].old["updated_at"],
-    }
-    assert entries[0].new["poc"] == "Müller \\"
-    assert entries[2].new["notes"] == 'a "quoted" \\ back\\nslash\nline ☃'
-    assert entries[2].new["poc"] is None and entries[2].old["poc"] == "poc"
-    assert entries[1].new["notes"] == "“curly” \t tab"
+    old, new = [e.old or {} for e in entries], [e.new or {} for e in entries]
+    assert old[0] == {"tier": "Gold", "poc": "poc", "updated_at": old[0]["updated_at"]}
+    assert new[0]["poc"] == "Müller \\"
+    assert new[2]["notes"] == 'a "quoted" \\ back\\nslash\nline ☃'
+    assert new[2]["poc"] is None and old[2]["poc"] == "poc"
+    assert new[1]["notes"] == "“curly” \t tab"
