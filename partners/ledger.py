@@ -8,12 +8,11 @@ database), updated ones in bulk (`db.insert_rows`: COPY on PostgreSQL).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 
 from partners import db
 from partners.diff import Update
@@ -100,71 +99,9 @@ def record_added(
     *, run_id: int, user_id: int | None, at: str, after_id: int, count: int = 0
 ) -> None:
     """Entries for the `count` records just inserted: every id above `after_id`."""
-    with connection.cursor() as cursor, _indexes_built_after(cursor, count):
+    with db.indexes_built_after(TABLE, count), connection.cursor() as cursor:
         head = [run_id, db.db_time()(at), user_id]
         _copy_rows(cursor, "added", "id > %s", [after_id], head, now=at)
-
-
-BUILT_AFTER = 10_000  # entries copied into an empty ledger before its indexes are built
-
-
-@contextmanager
-def _indexes_built_after(cursor: Any, count: int) -> Iterator[None]:
-    """PostgreSQL, `count` entries of at least BUILT_AFTER into an empty ledger (a first
-    apply): its indexes (its primary key's too) dropped for the block, and built again after
-    it as they were (their definitions read from the catalog), in the caller's transaction.
-
-    Optimization: PostgreSQL's advice for bulk loads. Each entry put into four indexes one at
-    a time (with a WAL record for each) was 40% of the server's work copying 100,000 entries;
-    an index built from the table sorts them once (a 100,000-record first apply, alternating
-    x12, min/median: the server's CPU for the added entries 0.54/0.57 -> 0.45/0.48 s with
-    the three others built after, x16: 0.48/0.52 -> 0.44/0.45 s with the primary key's too,
-    the stage's wall 0.56/0.65 -> 0.50/0.58 s). The same definitions, so the same plans
-    (EXPLAIN of a run's entries, a record's, a period's, after a first and a 10%-changed
-    apply). Other readers of the ledger (empty until then) wait for the write's commit: the
-    indexes are dropped until then; when a session is reading it already, the entries go
-    into the indexes as they are. When the block raises, the indexes are not built again:
-    the transaction is rolled back, and their drop with it."""
-    if connection.vendor != "postgresql" or count < BUILT_AFTER:
-        yield
-        return
-    # Each index: its name, its constraint's (the primary key's) and its definition; none
-    # when the ledger has an entry. An index a foreign key refers to stays.
-    cursor.execute(
-        "SELECT quote_ident(c.relname), quote_ident(k.conname), CASE WHEN k.oid IS NULL "
-        "THEN pg_get_indexdef(i.indexrelid) ELSE pg_get_constraintdef(k.oid) END "
-        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid LEFT JOIN pg_constraint k "
-        "ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype = 'p' "
-        "WHERE i.indrelid = %s::regclass AND NOT EXISTS (SELECT FROM pg_constraint f "
-        "WHERE f.contype = 'f' AND f.conindid = i.indexrelid) "
-        f"AND NOT EXISTS (SELECT FROM {TABLE})",
-        [TABLE],
-    )
-    indexes = cursor.fetchall()
-    if indexes and not _locked_at_once(cursor):
-        indexes = []  # another session reads the ledger (a backup?): not waited for
-    for index, constraint, _ in indexes:
-        if constraint:
-            cursor.execute(f"ALTER TABLE {TABLE} DROP CONSTRAINT {constraint}")
-        else:
-            cursor.execute(f"DROP INDEX {index}")
-    yield
-    for _, constraint, definition in indexes:
-        if constraint:
-            cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {constraint} {definition}")
-        else:
-            cursor.execute(definition)
-
-
-def _locked_at_once(cursor: Any) -> bool:
-    """Whether the ledger's exclusive lock was had at once (then held to the transaction's
-    end): a session reading it (a pg_dump holds it for the whole backup) is not waited for."""
-    try:
-        with transaction.atomic():  # a savepoint, so a refusal leaves the transaction usable
-            cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE NOWAIT")
-    except OperationalError:
-        return False
-    return True
 
 
 def record_removed(

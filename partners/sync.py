@@ -554,11 +554,14 @@ def write_plan(
     if plan.added:
         first = ledger.first_new_id()
         after = db.max_id() if first is None else first - 1
-        db.insert(plan.added, first_id=first)
-        meanwhile()
-        ledger.record_added(
-            run_id=run_id, user_id=user_id, at=now, after_id=after, count=len(plan.added)
-        )
+        # A first apply: the records' indexes are built after their ledger entries are
+        # copied, while `meanwhile`'s work goes on (`db.indexes_built_after`).
+        with db.indexes_built_after(db.TABLE, len(plan.added)):
+            db.insert(plan.added, first_id=first)
+            meanwhile()
+            ledger.record_added(
+                run_id=run_id, user_id=user_id, at=now, after_id=after, count=len(plan.added)
+            )
     else:
         meanwhile()
     if plan.updated:

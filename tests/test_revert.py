@@ -255,15 +255,30 @@ def test_added_entries_hold_their_records_own_times_whether_the_file_gave_them_o
         assert entries[name] == {k: added[k] for k in entries[name]}, name
 
 
-def ledger_indexes() -> dict[str, tuple[int, str]]:
-    """The ledger's indexes: name -> (oid, definition)."""
+def ledger_indexes(table: str = LedgerEntry._meta.db_table) -> dict[str, tuple[int, str]]:
+    """A table's indexes (the ledger's by default): name -> (oid, definition)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, c.oid, pg_get_indexdef(c.oid) FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass",
-            [LedgerEntry._meta.db_table],
+            [table],
         )
         return {name: (oid, definition) for name, oid, definition in cursor.fetchall()}
+
+
+def record_indexes() -> dict[str, tuple[int, str]]:
+    return ledger_indexes(PartnerTier._meta.db_table)
+
+
+def record_constraints() -> set[tuple[str, str]]:
+    """The partner-tier table's constraints: (name, definition)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass",
+            [PartnerTier._meta.db_table],
+        )
+        return set(cursor.fetchall())
 
 
 on_postgresql = pytest.mark.skipif(
@@ -275,33 +290,43 @@ on_postgresql = pytest.mark.skipif(
 def test_a_large_first_apply_builds_the_ledgers_indexes_again_as_they_were(
     input_dir, store, monkeypatch
 ):
-    monkeypatch.setattr(ledger, "BUILT_AFTER", 3)
-    before = ledger_indexes()
+    monkeypatch.setattr(db, "BUILT_AFTER", 3)
+    before, records_before, constraints = ledger_indexes(), record_indexes(), record_constraints()
     result = run_sync([write_csv(input_dir / "partners_a.csv", BASE)], apply=True)
-    after = ledger_indexes()
+    after, records_after = ledger_indexes(), record_indexes()
     assert {n: d for n, (_, d) in after.items()} == {n: d for n, (_, d) in before.items()}
     rebuilt = {n for n in after if after[n][0] != before[n][0]}
     assert rebuilt == set(before) and f"{LedgerEntry._meta.db_table}_pkey" in rebuilt
     assert LedgerEntry.objects.filter(run_id=result.run_id, action="added").count() == 3
-    # A later write copies into the ledger's indexes as they are.
+    # The records' indexes too: their primary key's and the (OEM, name) unique constraint's.
+    assert {n: d for n, (_, d) in records_after.items()} == {
+        n: d for n, (_, d) in records_before.items()
+    }
+    assert {n for n in records_after if records_after[n][0] != records_before[n][0]} == set(
+        records_before
+    )
+    assert record_constraints() == constraints and "partner_unique_per_oem" in records_after
+    assert PartnerTier.objects.count() == 3
+    # A later write copies into the indexes as they are.
     run_sync([write_csv(input_dir / "partners_b.csv", CHANGED)], apply=True)
-    assert ledger_indexes() == after
+    assert ledger_indexes() == after and record_indexes() == records_after
 
 
 @on_postgresql
 def test_a_failed_first_apply_leaves_the_ledgers_indexes_as_they_were(
     input_dir, store, monkeypatch
 ):
-    monkeypatch.setattr(ledger, "BUILT_AFTER", 3)
+    monkeypatch.setattr(db, "BUILT_AFTER", 3)
 
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("after the entries")
 
     monkeypatch.setattr(ledger, "record_recent", fail)
-    before = ledger_indexes()
+    before, records_before = ledger_indexes(), record_indexes()
     with pytest.raises(RuntimeError):
         run_sync([write_csv(input_dir / "partners_a.csv", BASE)], apply=True)
     assert ledger_indexes() == before and not LedgerEntry.objects.exists()
+    assert record_indexes() == records_before and not PartnerTier.objects.exists()
 
 
 @on_postgresql
@@ -310,7 +335,7 @@ def test_a_first_apply_does_not_wait_for_a_session_reading_the_ledger(
 ):
     import psycopg
 
-    monkeypatch.setattr(ledger, "BUILT_AFTER", 3)
+    monkeypatch.setattr(db, "BUILT_AFTER", 3)
     before = ledger_indexes()
     params = connection.get_connection_params()
     with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}) as other:
@@ -324,3 +349,24 @@ def test_a_first_apply_does_not_wait_for_a_session_reading_the_ledger(
         assert time.monotonic() - started < 20  # the reader's lock was not waited for
     assert result.applied and ledger_indexes() == before  # not dropped, not built again
     assert LedgerEntry.objects.filter(run_id=result.run_id, action="added").count() == 3
+
+
+@on_postgresql
+def test_a_first_apply_does_not_wait_for_a_session_reading_the_partner_tiers(
+    input_dir, store, monkeypatch
+):
+    import psycopg
+
+    monkeypatch.setattr(db, "BUILT_AFTER", 3)
+    before, ledger_before = record_indexes(), ledger_indexes()
+    params = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}) as other:
+        other.execute(f"SELECT count(*) FROM {PartnerTier._meta.db_table}")  # its lock held
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '20s'")  # see the test above
+        started = time.monotonic()
+        result = run_sync([write_csv(input_dir / "partners_a.csv", BASE)], apply=True)
+        assert time.monotonic() - started < 20  # the reader's lock was not waited for
+    assert result.applied and record_indexes() == before  # not dropped, not built again
+    assert PartnerTier.objects.count() == 3
+    assert ledger_indexes() != ledger_before  # the ledger's, read by nobody, were built again
