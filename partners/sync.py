@@ -547,6 +547,7 @@ def write_plan(
     called once the added records are in, before the database copies their ledger entries:
     it may start work that needs no database (on a thread) to run while it does."""
     removed = plan.missing if prune else []
+    recent: ledger.Recent | None = None
     if removed:
         ids = [row.id for row in removed]
         ledger.record_removed(ids, run_id=run_id, user_id=user_id, at=now)
@@ -559,6 +560,7 @@ def write_plan(
         with db.indexes_built_after(db.TABLE, len(plan.added)):
             db.insert(plan.added, first_id=first)
             meanwhile()
+            recent = ledger.recent_ahead(removed, plan.added, plan.updated, at=now)
             ledger.record_added(
                 run_id=run_id, user_id=user_id, at=now, after_id=after, count=len(plan.added)
             )
@@ -567,7 +569,7 @@ def write_plan(
     if plan.updated:
         db.update(plan.updated)
         ledger.record_updated(plan.updated, run_id=run_id, user_id=user_id, at=now)
-    ledger.record_recent(removed, plan.added, plan.updated, at=now)
+    ledger.record_recent(removed, plan.added, plan.updated, at=now, ahead=recent)
 
 
 def run_sync(
