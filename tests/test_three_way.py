@@ -142,6 +142,20 @@ def test_a_record_removed_by_a_person_stays_removed(synced):
     assert [k.deleted for k in result.plan.kept] == [True]
 
 
+def test_a_removed_record_of_an_unchanged_source_stays_removed_beside_a_new_one(synced, input_dir):
+    """Its source's files are what it last applied while another source of the run states a
+    record new to it: only that one is added."""
+    blue = ["Blue Lake", "Silver", "PTP", "Dell", "", ""]
+    other = write_csv(input_dir / "partners_b.csv", [blue])
+    assert run_sync([synced, other], apply=True).applied
+    PartnerTier.objects.filter(name="Red River").delete()
+    write_csv(other, [blue, ["Green Hill", "Gold", "PTP", "Dell", "", ""]])
+    result = run_sync([synced, other], apply=True)
+    assert sorted(PartnerTier.objects.values_list("name", flat=True)) == ["Blue Lake", "Green Hill"]
+    assert [record.name for record in result.plan.added] == ["Green Hill"]
+    assert [(kept.row.name, kept.deleted) for kept in result.plan.kept] == [("Red River", True)]
+
+
 def test_prune_removes_only_what_this_source_stated_and_dropped(synced, input_dir):
     dell = write_csv(input_dir / "partners_dell.csv", [["Acme", "Gold", "P", "Dell", "", ""]])
     run_sync([dell], apply=True)
