@@ -19,6 +19,7 @@ from partners import db
 from partners.diff import Update
 from partners.fields import COMPARED, RECORD_FIELDS
 from partners.models import LedgerEntry
+from partners.normalize import oem_keys_of
 from partners.programs import EMPTY, Catalog
 
 TABLE = LedgerEntry._meta.db_table
@@ -154,7 +155,9 @@ def recent_changes(
     """A write's tier changes as each OEM's recent list takes them: the newest RECENT_KEPT,
     newest first as in the ledger (removed, then added, then updated entries, each in order).
 
-    Optimization: only the newest RECENT_KEPT of each OEM become dicts."""
+    Optimization: only the newest RECENT_KEPT of each OEM become dicts, and the added
+    records' OEM keys are split from their keys in C (`oem_keys_of`), not one property call
+    per record."""
     picked: dict[str, list[tuple]] = {}
     for update in reversed(updated):
         tier = update.changes.get("tier")
@@ -162,11 +165,14 @@ def recent_changes(
             r = update.record
             _pick(picked, r.oem_key, (r.name, r.program, tier["old"], tier["new"], "updated"))
     full: set[str] = set()  # OEMs with RECENT_KEPT picked: the rest of theirs is older
-    for r in reversed(added):
-        if r.oem_key not in full:
-            _pick(picked, r.oem_key, (r.name, r.program, None, r.tier, "added"))
-            if len(picked[r.oem_key]) == RECENT_KEPT:
-                full.add(r.oem_key)
+    newest = zip(reversed(added), oem_keys_of(map(db.KEY_OF, reversed(added))), strict=True)
+    for r, oem_key in newest:
+        if oem_key not in full:
+            items = picked.setdefault(oem_key, [])
+            if len(items) < RECENT_KEPT:
+                items.append((r.name, r.program, None, r.tier, "added"))
+            if len(items) == RECENT_KEPT:
+                full.add(oem_key)
     for row in reversed(removed):
         _pick(picked, row.oem_key, (row.name, row.program, row.tier, None, "removed"))
     return {key: _fresh(items, at) for key, items in picked.items()}
