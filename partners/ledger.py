@@ -8,7 +8,6 @@ database), updated ones in bulk (`db.insert_rows`: COPY on PostgreSQL).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ import orjson
 from django.db import connection
 
 from partners import db
+from partners.background import Background
 from partners.diff import Update
 from partners.fields import COMPARED, RECORD_FIELDS
 from partners.models import LedgerEntry
@@ -178,7 +178,7 @@ def recent_changes(
     return {key: _fresh(items, at) for key, items in picked.items()}
 
 
-class Recent:
+class Recent(Background):
     """`recent_changes` worked out on a thread while the database copies a first apply's
     ledger entries (`record_added`), this process only waiting; `record_recent` then only
     writes them.
@@ -187,27 +187,15 @@ class Recent:
     with the database idle (a first apply on PostgreSQL, alternating x10, min/median: the
     recent changes 0.128/0.137 -> 0.083/0.087 s)."""
 
-    def __init__(
-        self, removed: Sequence[db.Row], added: Sequence[Any], updated: Sequence[Update], at: str
-    ) -> None:
-        self.found: dict[str, list[dict[str, Any]]] = {}
-        self.error: BaseException | None = None
-        args = (removed, added, updated, at)
-        self.thread = threading.Thread(target=self._work, args=args, daemon=True)
-        self.thread.start()
+    found: dict[str, list[dict[str, Any]]]
 
     def _work(
         self, removed: Sequence[db.Row], added: Sequence[Any], updated: Sequence[Update], at: str
     ) -> None:
-        try:
-            self.found = recent_changes(removed, added, updated, at=at)
-        except BaseException as exc:  # raised by `changes`, in the caller's thread
-            self.error = exc
+        self.found = recent_changes(removed, added, updated, at=at)
 
     def changes(self) -> dict[str, list[dict[str, Any]]]:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+        self.wait()
         return self.found
 
 

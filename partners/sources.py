@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, repeat
@@ -20,6 +19,7 @@ import orjson
 from django.db import connection
 
 from partners import db
+from partners.background import Background
 from partners.fields import COMPARED
 from partners.models import Source, SourceBase
 from partners.normalize import key_parts, name_keys_in, record_key
@@ -320,7 +320,7 @@ def _grouped(records: Sequence[Record]) -> Grouped:
 TEXTS_HELD = 32 << 20
 
 
-class Prepared:
+class Prepared(Background):
     """What `save` works out of the run's records before it needs the database (`Grouped`:
     the records by OEM, their digests, the texts of the first OEMs up to TEXTS_HELD bytes in
     all), worked out on a thread while the write goes on (`prepare`: a first apply's).
@@ -334,28 +334,21 @@ class Prepared:
 
     def __init__(self, sources: Sequence[tuple[str, Sequence[Record]]]) -> None:
         self.found: dict[str, Grouped] = {}
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._work, args=(sources,), daemon=True)
-        self.thread.start()
+        super().__init__(sources)
 
     def _work(self, sources: Sequence[tuple[str, Sequence[Record]]]) -> None:
         room = TEXTS_HELD
-        try:
-            for name, records in sources:
-                grouped = self.found[name] = _grouped(records)
-                for oem_key, found in grouped.by_oem.items():
-                    names = grouped.named(oem_key)
-                    if room > 0:
-                        text = orjson.dumps(grouped.entries(oem_key, found, names)).decode()
-                        grouped.texts[oem_key] = text
-                        room -= len(text)
-        except BaseException as exc:  # raised by `of`, in the caller's thread
-            self.error = exc
+        for name, records in sources:
+            grouped = self.found[name] = _grouped(records)
+            for oem_key, found in grouped.by_oem.items():
+                names = grouped.named(oem_key)
+                if room > 0:
+                    text = orjson.dumps(grouped.entries(oem_key, found, names)).decode()
+                    grouped.texts[oem_key] = text
+                    room -= len(text)
 
     def of(self, name: str) -> Grouped | None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+        self.wait()
         return self.found.pop(name, None)
 
 

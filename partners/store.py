@@ -7,7 +7,6 @@ always gives the same bytes and a no-op sync leaves the file untouched.
 from __future__ import annotations
 
 import hashlib
-import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from json.encoder import encode_basestring
@@ -18,6 +17,7 @@ import orjson
 from django.conf import settings
 
 from partners.atomic import discard, install, prepare, sweep_temp_files, write_if_changed
+from partners.background import Background
 
 STORE_VERSION = 1
 
@@ -216,7 +216,7 @@ def finish_changes(prepared: PreparedStore | None, path: Path | None = None) -> 
         return refresh_store(path, locked=True)
 
 
-class PreparedStore:
+class PreparedStore(Background):
     """The store's next bytes written to a temp file beside it by a thread, while the write
     they describe is still in its transaction: `finish` renames the file into place once the
     transaction has committed, `discard` removes it when the transaction failed. Made while
@@ -230,28 +230,22 @@ class PreparedStore:
         self.path = path
         self.digest = hashlib.sha256()
         self.temp: str | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._prepare, args=(chunks,), daemon=True)
-        self.thread.start()
+        super().__init__(chunks)
 
-    def _prepare(self, chunks: Callable[[], Iterable[bytes]]) -> None:
+    def _work(self, chunks: Callable[[], Iterable[bytes]]) -> None:
+        # Every failure waits for `finish`: it must not fail the transaction.
         def hashed() -> Iterator[bytes]:
             for chunk in _coalesced(chunks()):
                 self.digest.update(chunk)
                 yield chunk
 
-        try:  # every failure waits for `finish`: it must not fail the transaction
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            sweep_temp_files(self.path)
-            self.temp = prepare(self.path, hashed())
-        except BaseException as exc:  # raised by `finish`, in the caller's thread
-            self.error = exc
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_temp_files(self.path)
+        self.temp = prepare(self.path, hashed())
 
     def finish(self) -> bool:
         """Whether the file changed; the error the thread met, if any."""
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+        self.wait()
         if self.temp is not None:
             install(self.path, self.temp)
         _remember(self.path, self.digest.hexdigest())
