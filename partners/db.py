@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
-import orjson
 from django.db import OperationalError, connection, transaction
 from django.db.models import Field
 
@@ -512,33 +511,26 @@ REPEATED = [COLUMNS.index(c) for c in ("tier", "program", "oem", "oem_key", *TIM
 INSERTED = ("name", "tier", "program", "oem", "poc", "notes", "name_key", "oem_key")
 
 
-# SQLite: rows given as one JSON array of arrays (`packed`), read back in their order, each
-# value as the row held it (text, an integer or null), `r.value`'s first values `picked`.
-PACKED_ROWS = "json_each(CAST(%s AS TEXT)) r"
-# Rows a packed statement takes at most: 20,000 added 9 MB to the peak of a 10%-changed apply
-# of 100,000 records (139 -> 148 MB, whole process), 5,000 none, in the same time (its write,
-# in process, alternating x6, min/median: 0.282/0.299 s with 20,000, 0.283/0.311 with 5,000).
-ROWS_PACKED = 5_000
+ROWS_PER_STATEMENT = 500  # SQLite: rows one statement takes (`in_values`)
 
 
-def picked(count: int) -> list[str]:
-    """The first `count` values of a packed row, as SQL."""
-    return [f"json_extract(r.value, '$[{i}]')" for i in range(count)]
+def in_values(rows: Iterable[Sequence[Any]], width: int) -> Iterator[tuple[str, list[Any]]]:
+    """SQLite: `rows` of `width` values as `VALUES (?, …), (?, …), …` with their parameters,
+    ROWS_PER_STATEMENT at a time (fewer when the database allows fewer parameters), in order.
+    Its rows' columns are named column1, column2, …
 
-
-def packed(rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
-    """Rows of text, integers and nulls as the JSON a packed statement binds (`PACKED_ROWS`),
-    ROWS_PACKED at a time.
-
-    Optimization: one statement runs in SQLite without the GIL, while `executemany` takes it
-    back for every row; a thread (the store's, `store.prepare_changes`) then waits up to the
-    switch interval (5 ms) each time, so it ran only between the rows. A 10%-changed apply of
-    100,000 records (its updates and their ledger entries; in process, alternating x6,
-    min/median): the write 0.315/0.337 -> 0.279/0.283 s, the run 1.64/1.69 -> 1.57/1.64 s,
-    though SQLite's CPU parsing the JSON adds ~0.04 s of process CPU."""
+    Optimization: the parameters are bound in C, as `executemany` binds one row's, and each
+    statement then runs without the GIL, where `executemany` takes it back for every row (a
+    thread, the store's, then waited up to the switch interval each time). A first apply of
+    100,000 records (in process, alternating x6, median): the records' insert 0.63 -> 0.46 s,
+    the run 2.13 -> 1.97 s; a 10%-changed apply's ledger entries 0.17 -> 0.14 s, against the
+    same rows packed as JSON read by `json_each`."""
+    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    most = max(1, min(ROWS_PER_STATEMENT, limit // width))
+    row = "(" + ", ".join(["?"] * width) + ")"
     rows = iter(rows)
-    while part := list(islice(rows, ROWS_PACKED)):
-        yield orjson.dumps(part)
+    while part := list(islice(rows, most)):
+        yield f"VALUES {', '.join([row] * len(part))}", list(chain.from_iterable(part))
 
 
 def insert_rows(
@@ -546,16 +538,14 @@ def insert_rows(
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     types: Sequence[str] | None = None,
-    *,
-    pack: bool = False,
 ) -> None:
     """Bulk insert, the fastest way each database has: PostgreSQL's COPY (psycopg writes the
-    rows in C; a fifth of the time of `executemany`), SQLite's `executemany`. Every bulk write
-    of the engine (records, ledger entries, source bases) comes through here.
+    rows in C; a fifth of the time of `executemany`), SQLite's INSERT of many rows at once
+    (`in_values`). Every bulk write of the engine (records, ledger entries, source bases)
+    comes through here; `rows` are taken as they come, never all held at once.
 
     With `types` (each column's PostgreSQL type), PostgreSQL is sent the rows in binary: the
-    server then parses no text (times as `datetime`, see `as_datetime`). With `pack` (rows of
-    text, integers and nulls only), SQLite takes them in statements of many (`packed`)."""
+    server then parses no text (times as `datetime`, see `as_datetime`)."""
     names = ", ".join(columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -566,23 +556,9 @@ def insert_rows(
                 for row in rows:
                     copy.write_row(row)
             return
-        if pack:
-            values = ", ".join(picked(len(columns)))
-            for part in packed(rows):
-                cursor.execute(
-                    f"INSERT INTO {table} ({names}) SELECT {values} FROM {PACKED_ROWS} "
-                    "ORDER BY r.key",
-                    [part],
-                )
-            return
-        # Optimization: sqlite3's own executemany takes the rows as they come, so they need
-        # not be held at once (Django's would peek at the first with `itertools.tee`, which
-        # keeps every row after it until the end).
-        marks = ", ".join(["?"] * len(columns))
         with connection.wrap_database_errors:
-            connection.connection.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({marks})", rows
-            )
+            for values, params in in_values(rows, len(columns)):
+                connection.connection.execute(f"INSERT INTO {table} ({names}) {values}", params)
 
 
 # COPY's text format: a value's backslashes, line ends and tabs escaped.
@@ -704,19 +680,19 @@ def update(updates: Sequence[Update]) -> None:
         values = attrgetter(*columns)(u.record) if columns else ()
         values = values if len(columns) != 1 else (values,)
         by_columns.setdefault(columns, []).append((*values, as_db(u.record.updated_at), u.row.id))
-    with connection.cursor() as cursor:
+    with connection.wrap_database_errors:
         for columns, params in by_columns.items():
             # Optimization: by id, each page of the table is changed once, not read back and
             # changed again as the files' order returns to it (10,000 updates: 0.09-0.11 ->
             # 0.06 s of CPU).
             params.sort(key=itemgetter(-1))
             names = (*columns, "updated_at")
-            *taken, row_id = picked(len(names) + 1)
-            sets = ", ".join(f"{name} = {value}" for name, value in zip(names, taken, strict=True))
-            for part in packed(params):
-                cursor.execute(
-                    f"UPDATE {TABLE} SET {sets} FROM {PACKED_ROWS} WHERE {TABLE}.id = {row_id}",
-                    [part],
+            sets = ", ".join(f"{name} = v.column{i}" for i, name in enumerate(names, 1))
+            for rows, flat in in_values(params, len(names) + 1):
+                connection.connection.execute(
+                    f"UPDATE {TABLE} SET {sets} FROM ({rows}) AS v "
+                    f"WHERE {TABLE}.id = v.column{len(names) + 1}",
+                    flat,
                 )
 
 

@@ -445,7 +445,7 @@ def test_an_oems_recent_changes_are_its_newest_tier_changes_first(input_dir, mon
 def test_updates_of_awkward_text_are_written_with_their_ledger_entries_in_order(input_dir):
     """Quotes, backslashes, line breaks, non-ASCII text and nulls come back as written, in the
     rows and in their ledger entries, the entries in the files' order (SQLite writes the
-    updates and their entries as JSON arrays: `db.packed`)."""
+    updates and their entries many rows to a statement: `db.in_values`)."""
     rows = [[f"Name {n}", "Gold", "P", f"Oem{n % 3}", "poc", "notes"] for n in range(7)]
     path = write_csv(input_dir / "awk.csv", rows)
     assert run_sync([path], apply=True).applied
@@ -479,3 +479,35 @@ def test_updates_of_awkward_text_are_written_with_their_ledger_entries_in_order(
     assert new[2]["notes"] == 'a "quoted" \\ back\\nslash\nline ☃'
     assert new[2]["poc"] is None and old[2]["poc"] == "poc"
     assert new[1]["notes"] == "“curly” \t tab"
+
+
+def test_bulk_writes_keep_within_the_parameters_sqlite_allows(input_dir):
+    """SQLite may be built to take fewer parameters per statement than ROWS_PER_STATEMENT's
+    rows need: the rows, their updates and ledger entries are then written in more statements,
+    none lost (the last one short)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's limit of parameters")
+    import sqlite3
+
+    connection.ensure_connection()
+    raw = connection.connection
+    before = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)  # 3 records, 2 ledger entries
+    try:
+        rows = [[f"Name {n}", "Gold", "P", f"Oem{n % 4}", "", ""] for n in range(11)]
+        path = write_csv(input_dir / "many.csv", rows)
+        assert run_sync([path], apply=True).summary["added"] == 11
+        for n in (0, 4, 5, 9, 10):
+            rows[n][1] = "Silver"
+        write_csv(path, rows)
+        result = run_sync([path], apply=True)
+    finally:
+        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+    assert result.summary["updated"] == 5
+    tiers = dict(PartnerTier.objects.values_list("name", "tier"))
+    assert tiers == {f"Name {n}": "Silver" if n in (0, 4, 5, 9, 10) else "Gold" for n in range(11)}
+    entries = LedgerEntry.objects.filter(run_id=result.run_id)
+    assert sorted(entries.values_list("name", "tier_to")) == sorted(
+        (f"Name {n}", "Silver") for n in (0, 4, 5, 9, 10)
+    )
+    assert LedgerEntry.objects.filter(action="added").count() == 11
