@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from partners.exporting import unescape_column, unescape_formula
@@ -26,6 +27,8 @@ QUOTED_CHARS = 200
 SAMPLE_VALUES = 3  # values per column shown by the admin's mapping step
 
 Row = tuple[int, Sequence[Any]]  # (the file's own line or row number, its cells)
+# Rows below the header, up to CHUNK_ROWS at a time: their line or row numbers, their cells.
+Batch = tuple[Sequence[int], Sequence[Sequence[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,16 +196,23 @@ def collapse_count(first: list[str], count: int) -> list[str]:
 REPEATED = ("tier", "program", "oem", "poc")
 
 
+def batched(rows: Iterable[Row], size: int = CHUNK_ROWS) -> Iterator[Batch]:
+    """Rows as the batches `take_rows` reads, `size` at a time."""
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield [number for number, _ in chunk], [cells for _, cells in chunk]
+
+
 def take_rows(
     loaded: LoadedFile,
     header: Header,
-    rows: Iterable[Row],
+    batches: Iterable[Batch],
     *,
     text: bool,
     ragged: bool,
     mark: Callable[[int, dict[int, str]], Mark | None] | None = None,
 ) -> None:
-    """The rows below the header into `loaded`'s columns, CHUNK_ROWS at a time. `text`: every
+    """The rows below the header into `loaded`'s columns, a batch at a time. `text`: every
     cell is a string (CSV), so the formula escape is undone a column at a time. `ragged`: a
     row with more non-empty cells than the header is marked. `mark` may mark a row (an XLSX
     formula without a value)."""
@@ -214,28 +224,29 @@ def take_rows(
     lines = loaded.lines
     need = header.width
     width = len(header.labels)
-    iterator = iter(rows)
-    while batch := list(islice(iterator, CHUNK_ROWS)):
+    for numbers, cells in batches:
         start = len(lines)
-        lines.extend([line for line, _ in batch])
-        cells = [row for _, row in batch]
-        whole = all(len(row) >= need for row in cells)
+        lines.extend(numbers)
+        # Optimization: the batch's widths are looked at in C (min, max over map(len)), and
+        # each column taken by itemgetter, not by a comprehension per row.
+        widths = list(map(len, cells))
+        whole = min(widths, default=need) >= need
         for at, name in fields:
-            values = [row[at] for row in cells] if whole else [_cell(row, at) for row in cells]
-            if text and whole:
-                read = unescape_column(values)
+            if whole:
+                values = list(map(itemgetter(at), cells))
+                read = unescape_column(values) if text else list(map(unescape_formula, values))
             else:
-                read = list(map(unescape_formula, values))
+                read = [unescape_formula(_cell(row, at)) for row in cells]
             once = shared.get(name)
             columns[name].extend(read if once is None else map(once.setdefault, read, read))
-        if ragged:
+        if ragged and max(widths, default=0) > width:
             for k, row in enumerate(cells):
                 if len(row) > width and any(cell.strip() for cell in row[width:]):
                     message = f"has {len(row)} fields but the header has {width}"
                     loaded.marks[start + k] = Mark(message)
         if mark is not None:
-            for k, (line, _) in enumerate(batch):
-                found = mark(line, header.positions)
+            for k, number in enumerate(numbers):
+                found = mark(number, header.positions)
                 if found is not None:
                     loaded.marks[start + k] = found
     loaded.columns.update(columns)
@@ -246,12 +257,12 @@ def _cell(row: Sequence[Any], at: int) -> Any:
 
 
 def samples(
-    header: Header, rows: Iterable[Row], count: int = SAMPLE_VALUES
+    header: Header, batches: Iterable[Batch], count: int = SAMPLE_VALUES
 ) -> dict[str, list[Any]]:
     """The first `count` values of each labelled column (the admin's mapping step)."""
-    taken = list(islice(rows, count))
+    taken = list(islice((row for _, cells in batches for row in cells), count))
     return {
-        label: [unescape_formula(_cell(row, at)) for _, row in taken]
+        label: [unescape_formula(_cell(row, at)) for row in taken]
         for at, label in enumerate(header.labels)
         if label
     }

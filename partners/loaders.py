@@ -22,9 +22,12 @@ from typing import Any
 
 from partners.fields import RECORD_FIELDS
 from partners.headers import (
+    CHUNK_ROWS,
+    Batch,
     HeaderError,
     Mark,
     Row,
+    batched,
     collapse_count,
     find_header,
     matches,
@@ -355,7 +358,9 @@ def _columns(source: Any, name: str, profile: Profile | None) -> Columns:
     if not head:
         raise LoadError(name, "has no header")
     header = read_header(head, index, name, source.position, profile)
-    below = itertools.chain(head[index + 1 :], source.rest(head[-1][0], len(header.labels)))
+    # A row at a time: no more rows read than the samples need, as a sync would read them.
+    after = head[-1][0]
+    below = itertools.chain(batched(head[index + 1 :]), source.rest(after, len(header.labels), 1))
     first = samples(header, below)
     warnings = [*source.warnings, *header.warnings]
     return Columns(header.labels, first, header.line, source.position, warnings)
@@ -371,11 +376,11 @@ def read_table(loaded: LoadedFile, source: Any, profile: Profile | None) -> None
     header = read_header(head, index, loaded.path, source.position, profile)
     loaded.warnings += header.warnings
     loaded.header = tuple(header.positions.values())
-    rows = itertools.chain(head[index + 1 :], source.rest(head[-1][0], header.width))
+    batches = itertools.chain(batched(head[index + 1 :]), source.rest(head[-1][0], header.width))
     take_rows(
         loaded,
         header,
-        rows,
+        batches,
         text=source.text,
         ragged=source.text,
         mark=source.mark,
@@ -534,24 +539,59 @@ class _CsvSource:
         self.name = name
         self.reader = csv.reader(stream, delimiter=delimiter, strict=True)
         self.warnings = warnings
-        self.iterator = self._records()
 
-    def _records(self) -> Iterator[Row]:
+    def rows(self) -> Iterator[Row]:
+        """One record at a time, for the header search."""
         reader = self.reader
-        previous = 0
+        previous = reader.line_num
         try:
             for row in reader:
                 if any(row):
                     yield previous + 1, row
                 previous = reader.line_num
         except csv.Error as exc:
-            raise LoadError(self.name, f"line {reader.line_num}: {exc}") from None
+            raise self._error(exc) from None
 
-    def rows(self) -> Iterator[Row]:
-        return self.iterator
+    def rest(self, after: int, width: int, size: int = CHUNK_ROWS) -> Iterator[Batch]:
+        """The records after the header, `size` at a time: one pass, the reader goes on from
+        where the header search stopped.
 
-    def rest(self, after: int, width: int) -> Iterator[Row]:
-        return self.iterator  # one pass: the reader goes on from the header
+        Optimization: a batch is read by islice in C, and when the reader went on by as many
+        lines as it gave records (no quoted line break in them) their lines are a range; blank
+        records are dropped by a mask made in C (map(any)). The per-record generator took
+        0.15 s of a 100,000-row file's 0.4 s."""
+        reader = self.reader
+        previous = reader.line_num
+        while True:
+            try:
+                batch = list(itertools.islice(reader, size))
+            except csv.Error as exc:
+                raise self._error(exc) from None
+            if not batch:
+                return
+            lines: Sequence[int]
+            if reader.line_num - previous == len(batch):
+                lines = range(previous + 1, reader.line_num + 1)
+            else:  # a record spans lines: each starts after the lines of those before it
+                spans = map(_lines_of, batch[:-1])
+                lines = list(itertools.accumulate(spans, initial=previous + 1))
+            previous = reader.line_num
+            kept = list(map(any, batch))
+            if not all(kept):
+                batch = list(itertools.compress(batch, kept))
+                lines = list(itertools.compress(lines, kept))
+            if batch:
+                yield lines, batch
+
+    def _error(self, exc: csv.Error) -> LoadError:
+        return LoadError(self.name, f"line {self.reader.line_num}: {exc}")
+
+
+def _lines_of(row: list[str]) -> int:
+    """The physical lines a record took: its own, and one per line break in its quoted
+    fields (kept as read: \r\n, \n or \r, each one line end, as the reader's lines split)."""
+    text = "\x00".join(row)  # no NUL in a CSV read: a \r and a \n of two cells stay apart
+    return 1 + text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
 def _load_csv(data: bytes, name: str, digest: str, limits: Limits, reading: Reading) -> LoadedFile:

@@ -20,7 +20,7 @@ from typing import Any
 
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from partners.headers import Mark, Row
+from partners.headers import CHUNK_ROWS, Batch, Mark, Row, batched
 from partners.loaders import (
     BYTES_PER_CELL,
     BYTES_PER_RECORD,
@@ -153,8 +153,12 @@ class SheetSource:
                 continue
             yield number, row
 
-    def rest(self, after: int, width: int) -> Iterator[Row]:
-        """The rows after row `after`, `width` cells wide, merged cells filled."""
+    def rest(self, after: int, width: int, size: int = CHUNK_ROWS) -> Iterator[Batch]:
+        """The rows after row `after`, `width` cells wide, merged cells filled, `size` at a
+        time."""
+        return batched(self._below(after, width), size)
+
+    def _below(self, after: int, width: int) -> Iterator[Row]:
         missing: Any = None
         limits = self.limits
         rows = self.sheet.iter_rows(min_row=after + 1, max_col=max(width, 1), values_only=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -227,6 +228,52 @@ def test_default_inputs_are_partners_files_in_sorted_order(tmp_path):
 def test_blank_lines_keep_line_numbers_when_every_record_is_one_line():
     data = b"name,tier,program,oem\nA,Gold,P,Cisco\n\n,,,\nB,Gold,P,Dell\n"
     assert [line for line, _ in rows(load_bytes(data, "x.csv"))] == [2, 5]
+
+
+CELLS = st.sampled_from(["a", "é", "", " ", '"q\nr"', '"q\r\nr"', '"q\rr"', '"\n\n"', '"x,y"'])
+ENDS = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@given(
+    records=st.lists(st.tuples(st.lists(CELLS, max_size=4), ENDS), max_size=12),
+    size=st.integers(1, 5),
+)
+def test_records_read_in_batches_start_on_the_lines_the_reader_counts(records, size):
+    data = "".join(",".join(cells) + end for cells, end in records).encode()
+    reader = csv.reader(utf8_lines(data), strict=True)
+    expected, previous = [], 0
+    for row in reader:
+        if any(row):
+            expected.append((previous + 1, row))
+        previous = reader.line_num
+    source = loaders._csv_source(data, "x.csv", loaders.Limits(10**6), None)
+    got = [
+        (line, row)
+        for lines, cells in source.rest(0, 0, size)
+        for line, row in zip(lines, cells, strict=True)
+    ]
+    assert got == expected
+
+
+def test_quoted_line_breaks_past_the_first_batch_keep_every_later_line_number(tmp_path):
+    # Rows are read in batches of 10,000: these breaks are in the second and third.
+    records = [f"P{i},Gold,P,Cisco,,n\n" for i in range(25_000)]
+    records[15_000] = 'P15000,Gold,P,Cisco,,"two\nlines"\n'
+    records[15_001] = 'P15001,Gold,P,Cisco,"a\r\nb","c\rd"\r\n'
+    records[15_002] = "\n"
+    records[22_000] = '"P\n\n22000",Gold,P,Cisco,,\n'
+    path = tmp_path / "partners_breaks.csv"
+    path.write_bytes(("name,tier,program,oem,poc,notes\n" + "".join(records)).encode())
+    loaded = load_path(path)
+    numbered = dict(zip(loaded.columns["name"], loaded.lines, strict=True))
+    assert [numbered[f"P{i}"] for i in (0, 14_999, 15_000, 15_001)] == [2, 15_001, 15_002, 15_004]
+    assert [numbered[f"P{i}"] for i in (15_003, 21_999)] == [15_008, 22_004]
+    assert [numbered["P\n\n22000"], numbered["P22001"], numbered["P24999"]] == [
+        22_005,
+        22_008,
+        25_006,
+    ]
+    assert loaded.columns["poc"][15_001] == "a\r\nb" and loaded.columns["notes"][15_001] == "c\rd"
 
 
 # Reading XLSX: the first sheet, streamed, bounded.
