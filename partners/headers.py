@@ -210,10 +210,12 @@ def take_rows(
     *,
     text: bool,
     ragged: bool,
+    escapes: bool = True,
     mark: Callable[[int, dict[int, str]], Mark | None] | None = None,
 ) -> None:
     """The rows below the header into `loaded`'s columns, a batch at a time. `text`: every
-    cell is a string (CSV), so the formula escape is undone a column at a time. `ragged`: a
+    cell is a string (CSV), so the formula escape is undone a column at a time; `escapes`
+    False: the source holds no cell starting with its apostrophe, so none is. `ragged`: a
     row with more non-empty cells than the header is marked. `mark` may mark a row (an XLSX
     formula without a value)."""
     fields = list(header.positions.items())
@@ -234,7 +236,10 @@ def take_rows(
         for at, name in fields:
             if whole:
                 values = list(map(itemgetter(at), cells))
-                read = unescape_column(values) if text else list(map(unescape_formula, values))
+                if text:
+                    read = unescape_column(values) if escapes else values
+                else:
+                    read = list(map(unescape_formula, values))
             else:
                 read = [unescape_formula(_cell(row, at)) for row in cells]
             once = shared.get(name)

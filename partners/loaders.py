@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from partners.fields import RECORD_FIELDS
 from partners.headers import (
@@ -383,6 +383,7 @@ def read_table(loaded: LoadedFile, source: Any, profile: Profile | None) -> None
         batches,
         text=source.text,
         ragged=source.text,
+        escapes=source.escapes,
         mark=source.mark,
     )
 
@@ -535,8 +536,11 @@ class _CsvSource:
     text = True
     mark = None
 
-    def __init__(self, stream: Any, name: str, delimiter: str, warnings: list[str]) -> None:
+    def __init__(
+        self, stream: Any, name: str, delimiter: str, warnings: list[str], escapes: bool
+    ) -> None:
         self.name = name
+        self.escapes = escapes  # whether a cell may start with the export's apostrophe
         self.reader = csv.reader(stream, delimiter=delimiter, strict=True)
         self.warnings = warnings
 
@@ -619,6 +623,7 @@ def _csv_source(
     _check_text(data, name, limits)
     warnings: list[str] = []
     stream: Any
+    raw: str | bytes = data
     if utf8 and not data.startswith(UTF16_BOMS):
         if b"\x00" in data:
             raise LoadError(name, "contains NUL bytes; is it a CSV file?")
@@ -635,6 +640,7 @@ def _csv_source(
             raise LoadError(name, "looks like JSON, not CSV; choose JSON")
         sample = text[:SAMPLE_CHARS]
         stream = io.StringIO(text, newline="")
+        raw = text
         whole = len(text) <= SAMPLE_CHARS
     delimiter = profile.delimiter if profile and profile.delimiter else None
     if delimiter is None:
@@ -644,7 +650,36 @@ def _csv_source(
                 f"{name}: read as {DELIMITERS[delimiter]}-separated: its columns are "
                 f"separated by {delimiter!r}, not commas"
             )
-    return _CsvSource(stream, name, delimiter, warnings)
+    return _CsvSource(stream, name, delimiter, warnings, _may_escape(raw, delimiter))
+
+
+ESCAPE_LOOKS = 1000  # apostrophes looked at before any is taken for a cell's first character
+
+
+def _may_escape(text: str | bytes, delimiter: str) -> bool:
+    """Whether a cell below the header may start with an apostrophe, the export's formula
+    escape: such a cell follows a line end, the delimiter or its opening quote (the text's
+    first cell is in the header or above it).
+
+    Optimization: the text's apostrophes are found by memchr, and a file without one at a
+    cell's start is not looked through again column by column (`unescape_column`): loading a
+    100,000-row CSV 0.03-0.05 s less (in process, alternating x16, min/median: 0.304/0.342 ->
+    0.271/0.291 s)."""
+    befores = ("\n", "\r", '"', delimiter)
+    if isinstance(text, bytes):
+        return _starts_a_cell(text, b"'", tuple(b.encode() for b in befores))
+    return _starts_a_cell(text, "'", befores)
+
+
+def _starts_a_cell(text: AnyStr, apostrophe: AnyStr, befores: tuple[AnyStr, ...]) -> bool:
+    at = text.find(apostrophe)
+    for _ in range(ESCAPE_LOOKS):
+        if at < 0:
+            return False
+        if text.endswith(befores, 0, at):
+            return True
+        at = text.find(apostrophe, at + 1)
+    return True  # too many to look at: each column is looked through
 
 
 LINES_BLOCK = 1024 * 1024  # bytes split into lines at a time

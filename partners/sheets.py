@@ -126,6 +126,7 @@ class SheetSource:
 
     position = "Row"
     text = False
+    escapes = True
 
     def __init__(
         self, sheet: Any, name: str, limits: Limits, ranges: list[Range], formulas: set[Any]

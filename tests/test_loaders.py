@@ -473,3 +473,31 @@ def test_csv_and_xlsx_cells_lose_exactly_the_exports_apostrophe():
         assert {key: got[key] for key in expected} == expected
     as_json = load_bytes(json.dumps([dict(zip(header, values, strict=True))]).encode(), "x.json")
     assert rows(as_json)[0][1]["name"] == "'=1+1"  # JSON is never escaped, so kept
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbfname,tier,program,oem\n'=1,Gold,P,Cisco\n",  # after a line end
+        b"name,tier,program,oem\r'=1,Gold,P,Cisco\r",
+        b"name,tier,program,oem\r\n'=1,Gold,P,Cisco\r\n",
+        b'name,tier,program,oem\n"\'=1",Gold,P,Cisco\n',  # after its opening quote
+        b"name;tier;program;oem\nA;Gold;P;'=1\n",  # after the delimiter
+        b"name\ttier\tprogram\toem\nA\tGold\tP\t'=1\n",
+        "name,tier,program,oem\nA,Gold,Caf\u00e9,'=1\n".encode("cp1252"),  # not UTF-8
+    ],
+)
+def test_a_csv_cell_loses_the_exports_apostrophe_wherever_it_starts(data):
+    loaded = load_bytes(data, "x.csv")
+    assert "'=1" not in [value for column in loaded.columns.values() for value in column]
+    assert "=1" in loaded.columns["name"] + loaded.columns["oem"]
+
+
+def test_a_csv_cell_loses_the_exports_apostrophe_after_more_apostrophes_than_are_looked_at(
+    monkeypatch,
+):
+    monkeypatch.setattr(loaders, "ESCAPE_LOOKS", 2)
+    data = (
+        b"name,tier,program,oem,notes\nA,Gold,P,Cisco,it's\nB,Gold,P,Cisco,O'Neil\nC,Gold,P,'=1,\n"
+    )
+    assert load_bytes(data, "x.csv").columns["oem"] == ["Cisco", "Cisco", "=1"]
