@@ -256,7 +256,7 @@ def test_records_read_in_batches_start_on_the_lines_the_reader_counts(records, s
 
 
 def test_quoted_line_breaks_past_the_first_batch_keep_every_later_line_number(tmp_path):
-    # Rows are read in batches of 10,000: these breaks are in the second and third.
+    # Rows are read in batches (of 500): these breaks are in later ones, one near the end.
     records = [f"P{i},Gold,P,Cisco,,n\n" for i in range(25_000)]
     records[15_000] = 'P15000,Gold,P,Cisco,,"two\nlines"\n'
     records[15_001] = 'P15001,Gold,P,Cisco,"a\r\nb","c\rd"\r\n'
