@@ -27,7 +27,9 @@ HEADER_SEARCH_ROWS = 20
 # generations walk them; 10,000 live rows made each gen-1 collection walk ~7,000 of them into
 # gen 2, and gen 2 was collected too. Loading a 100,000-row CSV: collections 0.065 -> 0.014 s,
 # the load (in process, alternating x12, min/median) 0.284/0.304 -> 0.215/0.249 s at 1,000
-# rows, 0.206/0.224 -> 0.201/0.208 s from 1,000 to 500 (250: no better).
+# rows, 0.206/0.224 -> 0.201/0.208 s from 1,000 to 500 (250: no better). A sync loads with the
+# collector off (`bulk_allocation`), and a batch held in the CPU's caches still wins there:
+# 0.248/0.263 -> 0.220/0.228 s (alternating x8).
 CHUNK_ROWS = 500
 QUOTED_CHARS = 200
 SAMPLE_VALUES = 3  # values per column shown by the admin's mapping step
