@@ -155,6 +155,28 @@ def _checkpoint(name: str) -> None:
             checkpointing.close()
 
 
+@contextmanager
+def made_json_unchecked() -> Iterator[None]:
+    """SQLite: the statements of the block skip the tables' CHECK constraints, Django's
+    `JSON_VALID` of each JSON column among them. Only for statements whose JSON the database
+    makes itself (`json_object`: valid by construction) and whose other columns have no
+    CHECK; every other write is checked as ever. Nothing on PostgreSQL (jsonb is built, not
+    checked).
+
+    Optimization: a 100,000-record first apply's ledger entries parsed their JSON again to
+    check it, a quarter of SQLite's work copying them (a raw copy 0.316 s, 0.075 s of it the
+    check)."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA ignore_check_constraints = ON")
+        try:
+            yield
+        finally:
+            cursor.execute("PRAGMA ignore_check_constraints = OFF")
+
+
 BUILT_AFTER = 10_000  # rows copied into an empty table before its indexes are built
 
 

@@ -91,11 +91,13 @@ def _copy_rows(
     json = _json_object_sql(now=given)
     old, new = ("NULL", json) if action == "added" else (json, "NULL")
     times = [now, now] * TIMES_IN_JSON if given else []
-    cursor.execute(
-        f"INSERT INTO {TABLE} ({COLUMNS}) SELECT %s, id, %s, oem, name, program, oem_key, "
-        f"name_key, {tier_from}, {tier_to}, {old}, {new}, %s, %s FROM {db.TABLE} WHERE {where}",
-        [head[0], action, *times, *head[1:], *params],
-    )
+    with db.made_json_unchecked():  # `old` and `new` are json_object's, the rest has no CHECK
+        cursor.execute(
+            f"INSERT INTO {TABLE} ({COLUMNS}) SELECT %s, id, %s, oem, name, program, oem_key, "
+            f"name_key, {tier_from}, {tier_to}, {old}, {new}, %s, %s FROM {db.TABLE} "
+            f"WHERE {where}",
+            [head[0], action, *times, *head[1:], *params],
+        )
 
 
 def record_added(

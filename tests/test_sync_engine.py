@@ -5,7 +5,7 @@ import os
 import shutil
 
 import pytest
-from django.db import connection
+from django.db import DataError, IntegrityError, connection, transaction
 
 from partners import db, ledger
 from partners.loaders import load_path
@@ -511,3 +511,37 @@ def test_bulk_writes_keep_within_the_parameters_sqlite_allows(input_dir):
         (f"Name {n}", "Silver") for n in (0, 4, 5, 9, 10)
     )
     assert LedgerEntry.objects.filter(action="added").count() == 11
+
+
+def test_copied_ledger_entries_hold_valid_json_and_the_ledger_still_checks_the_rest(input_dir):
+    """Added and removed records' entries are copied with their JSON made by the database,
+    which SQLite is not asked to check again (`db.made_json_unchecked`): awkward text comes
+    back whole, and a write outside that block, even after it failed, is still refused
+    invalid JSON."""
+    notes = ['a "quoted" \\ back\\nslash\nline ☃', "“curly” \t tab", "Müller \\"]
+    pocs = ['O"Brien \\', "Zoë “Z”", "Ngũgĩ"]
+    rows = [[f"Name {n}", "Gold", "P", "Oem", pocs[n % 3], notes[-n % 3]] for n in range(5)]
+    path = write_csv(input_dir / "awk.csv", rows)
+    result = run_sync([path], apply=True)
+    assert result.applied, [e.to_dict() for e in result.errors]
+    write_csv(path, rows[:2])
+    assert run_sync([path], apply=True, prune=True).summary["removed"] == 3
+    entries = list(LedgerEntry.objects.order_by("id"))
+    assert [e.action for e in entries] == ["added"] * 5 + ["removed"] * 3
+    for entry in entries:
+        values = entry.new if entry.action == "added" else entry.old
+        n = int(values["name"].split()[1])
+        assert (values["poc"], values["notes"]) == (pocs[n % 3], notes[-n % 3])
+
+    def write_invalid() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {ledger.TABLE} SET new = %s WHERE id = %s", ["{not json", entries[0].pk]
+            )
+
+    with pytest.raises((IntegrityError, DataError)):
+        write_invalid()
+    with pytest.raises(RuntimeError), transaction.atomic(), db.made_json_unchecked():
+        raise RuntimeError("a copy that failed")
+    with pytest.raises((IntegrityError, DataError)):
+        write_invalid()
