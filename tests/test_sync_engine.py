@@ -529,7 +529,7 @@ def test_copied_ledger_entries_hold_valid_json_and_the_ledger_still_checks_the_r
     entries = list(LedgerEntry.objects.order_by("id"))
     assert [e.action for e in entries] == ["added"] * 5 + ["removed"] * 3
     for entry in entries:
-        values = entry.new if entry.action == "added" else entry.old
+        values = (entry.new if entry.action == "added" else entry.old) or {}
         n = int(values["name"].split()[1])
         assert (values["poc"], values["notes"]) == (pocs[n % 3], notes[-n % 3])
 
