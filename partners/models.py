@@ -161,9 +161,10 @@ class SourceBase(models.Model):
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="bases")
     oem_key = models.CharField(max_length=800)
-    # {name_key: [value, …] | {field: value}} as JSON text, kept uncompressed on PostgreSQL
-    # (migration 0012): written and read whole by the engine, never queried inside; jsonb's
-    # parsing and TOAST's compression made saving a 100,000-record base 0.85 s instead of 0.15.
+    # {name_key: [value, …] | {field: value}} as JSON text, compressed with lz4 on PostgreSQL
+    # where the server has it, else uncompressed (migrations 0012, 0019): written and read
+    # whole by the engine, never queried inside; jsonb's parsing and pglz's compression made
+    # saving a 100,000-record base 0.85 s instead of 0.15.
     stated = models.TextField(default="{}")
     # A digest of the name keys in `stated` (`sources.keys_digest`): a save whose files state
     # the same records under this OEM writes their values without reading the old ones.

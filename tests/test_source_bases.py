@@ -221,3 +221,24 @@ def test_a_base_of_awkward_text_is_stored_as_orjson_encodes_it_and_read_back(inp
     assert sourcebase.load_entries("partners_w.csv", list(records)) == {
         k: tuple(v) for k, v in records.items()
     }
+
+
+def test_large_bases_and_recent_changes_are_stored_lz4_compressed_on_postgresql(input_dir):
+    """PostgreSQL (built with lz4, as the usual packages are) keeps an OEM's base and its recent
+    changes, once large enough to be compressed, with lz4: pglz's compression cost more than
+    its writes saved (migrations 0012, 0019). Both read back as written."""
+    from django.db import connection
+
+    from partners.models import RecentChanges
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's TOAST compression")
+    many = [[f"Partner {n:04d}", "Gold", "PTP", "Acme", f"poc {n}", "a note"] for n in range(300)]
+    assert run_sync([write_csv(input_dir / "partners_a.csv", many)], apply=True).applied
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(stated) FROM partners_sourcebase")
+        assert cursor.fetchall() == [("lz4",)]
+        cursor.execute("SELECT pg_column_compression(changes) FROM partners_recentchanges")
+        assert cursor.fetchall() == [("lz4",)]
+    assert len(base("partners_a.csv")) == 300
+    assert len(RecentChanges.objects.get(oem_key="acme").changes) == 25
