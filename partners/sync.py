@@ -549,9 +549,8 @@ def write_plan(
     removed = plan.missing if prune else []
     recent: ledger.Recent | None = None
     if removed:
-        ids = [row.id for row in removed]
-        ledger.record_removed(ids, run_id=run_id, user_id=user_id, at=now)
-        db.delete(ids)
+        ledger.record_removed(removed, run_id=run_id, user_id=user_id, at=now)
+        db.delete([row.id for row in removed])
     if plan.added:
         first = ledger.first_new_id()
         after = db.max_id() if first is None else first - 1

@@ -255,6 +255,22 @@ def test_added_entries_hold_their_records_own_times_whether_the_file_gave_them_o
         assert entries[name] == {k: added[k] for k in entries[name]}, name
 
 
+def test_removed_entries_hold_their_records_own_times_however_many_share_one(input_dir):
+    """Removed records' entries hold each record's own times, whether a record's are the
+    usual ones of those removed (given to the database once) or not."""
+    given = {"created_at": "2024-01-02T03:04:05Z", "updated_at": "2025-06-07T08:09:10Z"}
+    record = {"tier": "Gold", "program": "P", "oem": "Dell"}
+    rows = [{"name": "A", **record, **given}, {"name": "C", **record, "created_at": "2020-01-01"}]
+    rows += [{"name": f"B{n}", **record} for n in range(3)]
+    path = write_json(input_dir / "p.json", rows)
+    added = {r["name"]: r for r in run_sync([path], apply=True).to_dict()["added"]}
+    write_json(path, [{"name": "Z", **record}])
+    pruned = run_sync([path], apply=True, prune_all=True)
+    assert pruned.summary["removed"] == 5
+    entries = LedgerEntry.objects.filter(run_id=pruned.run_id, action="removed")
+    assert {e.name: e.old for e in entries} == added
+
+
 def ledger_indexes(table: str = LedgerEntry._meta.db_table) -> dict[str, tuple[int, str]]:
     """A table's indexes (the ledger's by default): name -> (oid, definition)."""
     with connection.cursor() as cursor:
