@@ -8,8 +8,10 @@ import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 
 from partners import db, ledger
+from partners.diff import Change, Update
 from partners.loaders import load_path
 from partners.models import LedgerEntry, PartnerTier, RecentChanges, SyncRun
+from partners.records import Record
 from partners.store import refresh_store
 from partners.sync import StaleState, check_record, run_sync
 from tests.helpers import write_csv, write_json
@@ -570,3 +572,30 @@ def test_tier_changes_rewrite_rows_within_their_own_pages_on_postgresql(input_di
         )
         updated, in_place = cursor.fetchone()
     assert updated >= 150 and in_place == updated
+
+
+def test_a_bulk_write_that_meets_a_constraint_raises_and_its_transaction_keeps_nothing(input_dir):
+    """A bulk insert or update stops at a row its constraints refuse (SQLite: `OR FAIL`,
+    keeping the statement's earlier rows), and the write path's transaction rolls all of it
+    back: the table is as before."""
+    rows = [[f"Name {n}", "Gold", "P", "Oem", "", ""] for n in range(3)]
+    assert run_sync([write_csv(input_dir / "a.csv", rows)], apply=True).applied
+    before = sorted(PartnerTier.objects.values_list("id", "name", "tier", "name_key"))
+    columns = ["name", "tier", "program", "oem", "name_key", "oem_key", "created_at", "updated_at"]
+    now = "2026-01-01 00:00:00"
+    fresh = ["New", "Gold", "P", "Oem", "new", "oem", now, now]
+    taken = ["Name 1", "Gold", "P", "Oem", "name 1", "oem", now, now]  # an existing key
+    with pytest.raises(IntegrityError), transaction.atomic():
+        db.insert_rows(db.TABLE, columns, [fresh, taken])
+    rows_now = {row.name: row for row in db.read_rows()}
+    silver = Record.of({**rows_now["Name 0"].to_dict(), "tier": "Silver"})
+    clash = Record.of({**rows_now["Name 2"].to_dict(), "name": "Name 1", "tier": "Silver"})
+    changes: dict[str, Change] = {"tier": {"old": "Gold", "new": "Silver"}}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        db.update(
+            [
+                Update(rows_now["Name 0"], silver, changes),
+                Update(rows_now["Name 2"], clash, changes),
+            ]
+        )
+    assert sorted(PartnerTier.objects.values_list("id", "name", "tier", "name_key")) == before
