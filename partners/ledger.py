@@ -128,7 +128,8 @@ def record_removed(
 def record_updated(updates: Sequence[Update], *, run_id: int, user_id: int | None, at: str) -> None:
     when = db.db_time()(at)
     rows = [_updated(update, run_id, user_id, when) for update in updates]
-    db.insert_rows(TABLE, COLUMNS.split(", "), rows)
+    with db.made_json_unchecked():  # `old` and `new` are orjson's, the rest has no CHECK
+        db.insert_rows(TABLE, COLUMNS.split(", "), rows)
 
 
 def _updated(update: Update, run_id: int, user_id: int | None, when: str | None) -> tuple:
