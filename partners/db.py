@@ -165,8 +165,9 @@ def made_json_unchecked() -> Iterator[None]:
 
     Optimization: a 100,000-record first apply's ledger entries parsed their JSON again to
     check it, a quarter of SQLite's work copying them (a raw copy 0.316 s, 0.075 s of it the
-    check). And a statement with a CHECK kept a statement journal even `OR FAIL` (`FAIL`):
-    10,000 updated records' entries wrote 10 MB of it, a revert's 100,000 removed ones 71 MB."""
+    check). And an INSERT of rows into a table with a CHECK kept a statement journal even
+    `OR FAIL` (`FAIL`): 10 MB for 10,000 updated records' entries. (An INSERT … SELECT keeps
+    one whatever its checks: 71 MB for the 100,000 removed records of a revert.)"""
     if connection.vendor != "sqlite":
         yield
         return
