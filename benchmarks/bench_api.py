@@ -287,6 +287,22 @@ def loaded(folder: Path, env: dict[str, str], count: int, oems: int = 1000) -> N
     data.unlink()
 
 
+def load_by(
+    client: Path | None,
+    server: Server,
+    args: argparse.Namespace,
+    path: Callable[[random.Random], str],
+    prefix: str,
+    pages: int = 0,
+) -> tuple[list[float], list[float]]:
+    """`load_compiled` by the compiled client `client`, else `load` by Python threads."""
+    if client is not None:
+        return load_compiled(
+            client, server.port, server.token, args.seconds, args.concurrency, prefix, pages
+        )
+    return load(server.port, server.token, args.seconds, args.concurrency, path)
+
+
 def small_list_and_dry_run(folder: Path, args: argparse.Namespace) -> None:
     env = migrated(folder, "sqlite")
     loaded(folder, env, 1000, oems=50)
@@ -303,14 +319,8 @@ def small_list_and_dry_run(folder: Path, args: argparse.Namespace) -> None:
         binary = compiled_loadgen(folder)
         clients = ["compiled client", "Python threads"] if binary else ["Python threads"]
         for client in clients:
-            if client == "compiled client" and binary is not None:
-                latencies, server_ms = load_compiled(
-                    binary, server.port, server.token, args.seconds, args.concurrency, LIST
-                )
-            else:
-                latencies, server_ms = load(
-                    server.port, server.token, args.seconds, args.concurrency
-                )
+            by = binary if client == "compiled client" else None
+            latencies, server_ms = load_by(by, server, args, lambda rng: LIST, LIST)
             p50, p99 = percentiles(latencies)
             shown = (
                 verdict(p99, TARGET_P99_MS, "ms") if client == clients[0] else "(for comparison)"
@@ -433,20 +443,8 @@ def list_at_scale(folder: Path, database: str, count: int, args: argparse.Namesp
                 "include the client's own share of the cores"
             )
         for label, client, path, spread_over in loads:
-            if client == "compiled client" and binary is not None:
-                latencies, server_ms = load_compiled(
-                    binary,
-                    server.port,
-                    server.token,
-                    args.seconds,
-                    args.concurrency,
-                    prefix,
-                    spread_over,
-                )
-            else:
-                latencies, server_ms = load(
-                    server.port, server.token, args.seconds, args.concurrency, path
-                )
+            by = binary if client == "compiled client" else None
+            latencies, server_ms = load_by(by, server, args, path, prefix, spread_over)
             p50, p99 = percentiles(latencies)
             s50, s99 = percentiles(server_ms)
             shown = verdict(p99, TARGET_PAGE_P99_MS, "ms", at_target)
