@@ -183,11 +183,13 @@ BUILT_AFTER = 10_000  # rows copied into an empty table before its indexes are b
 
 
 @contextmanager
-def indexes_built_after(table: str, count: int) -> Iterator[None]:
-    """PostgreSQL, `count` rows of at least BUILT_AFTER into an empty `table` (a first
-    apply's records and their ledger entries): its indexes (those of its primary key and
-    unique constraints too) dropped for the block, and built again after it as they were
-    (their definitions read from the catalog), in the caller's transaction.
+def indexes_built_after(tables: Sequence[str], count: int) -> Iterator[None]:
+    """PostgreSQL, `count` rows of at least BUILT_AFTER into each of `tables` that is empty
+    (a first apply's records and their ledger entries): their indexes (those of primary keys
+    and unique constraints too) dropped for the block, and built again after it as they were
+    (their definitions read from the catalog), the last table's first, in the caller's
+    transaction. All are dropped on entry, before the block starts any thread: a statement
+    run while a thread works waits for the GIL after each reply (see `sync.write_plan`).
 
     Optimization: PostgreSQL's advice for bulk loads. Each row put into the indexes one at a
     time (with a WAL record for each) was 40% of the server's work copying 100,000 ledger
@@ -207,14 +209,15 @@ def indexes_built_after(table: str, count: int) -> Iterator[None]:
         yield
         return
     with connection.cursor() as cursor:
-        indexes = _dropped_indexes(cursor, table)
+        dropped = [(table, _dropped_indexes(cursor, table)) for table in tables]
     yield
     with connection.cursor() as cursor:
-        for _, constraint, definition in indexes:
-            if constraint:
-                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} {definition}")
-            else:
-                cursor.execute(definition)
+        for table, indexes in reversed(dropped):
+            for _, constraint, definition in indexes:
+                if constraint:
+                    cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} {definition}")
+                else:
+                    cursor.execute(definition)
 
 
 def _dropped_indexes(cursor: Any, table: str) -> list[tuple[str, str | None, str]]:

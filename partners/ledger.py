@@ -101,11 +101,9 @@ def _copy_rows(
         )
 
 
-def record_added(
-    *, run_id: int, user_id: int | None, at: str, after_id: int, count: int = 0
-) -> None:
-    """Entries for the `count` records just inserted: every id above `after_id`."""
-    with db.indexes_built_after(TABLE, count), connection.cursor() as cursor:
+def record_added(*, run_id: int, user_id: int | None, at: str, after_id: int) -> None:
+    """Entries for the records just inserted: every id above `after_id`."""
+    with connection.cursor() as cursor:
         head = [run_id, db.db_time()(at), user_id]
         _copy_rows(cursor, "added", "id > %s", [after_id], head, now=at)
 

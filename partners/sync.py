@@ -554,15 +554,19 @@ def write_plan(
     if plan.added:
         first = ledger.first_new_id()
         after = db.max_id() if first is None else first - 1
-        # A first apply: the records' indexes are built after their ledger entries are
-        # copied, while `meanwhile`'s work goes on (`db.indexes_built_after`).
-        with db.indexes_built_after(db.TABLE, len(plan.added)):
+        # A first apply: the records' and the ledger's indexes are built after the entries
+        # are copied, while `meanwhile`'s work goes on (`db.indexes_built_after`).
+        #
+        # Optimization: both are dropped before `meanwhile` starts its threads. The ledger's
+        # were dropped once they had started: its five short statements each waited for the
+        # GIL after the server's reply (a 100,000-record first apply on PostgreSQL: 0.26-0.28
+        # s, against 0.002 s for the records' five before).
+        tables = [db.TABLE, ledger.TABLE]
+        with db.indexes_built_after(tables, len(plan.added)):
             db.insert(plan.added, first_id=first)
             meanwhile()
             recent = ledger.recent_ahead(removed, plan.added, plan.updated, at=now)
-            ledger.record_added(
-                run_id=run_id, user_id=user_id, at=now, after_id=after, count=len(plan.added)
-            )
+            ledger.record_added(run_id=run_id, user_id=user_id, at=now, after_id=after)
     else:
         meanwhile()
     if plan.updated:
