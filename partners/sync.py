@@ -544,11 +544,22 @@ def write_plan(
 ) -> None:
     """The one write path: every change to partner tiers, from a sync, an edit or a revert,
     is applied here, inside the caller's transaction, with its ledger entries. `meanwhile` is
-    called once the added records are in, before the database copies their ledger entries:
-    it may start work that needs no database (on a thread) to run while it does."""
+    called once, before the database copies the first ledger entries (the removed records',
+    else the added ones', once those records are in): it may start work that needs no
+    database (on a thread) to run while it does."""
     removed = plan.missing if prune else []
     recent: ledger.Recent | None = None
+
+    def ahead() -> None:
+        nonlocal recent
+        meanwhile()
+        recent = ledger.recent_ahead(removed, plan.added, plan.updated, at=now)
+
     if removed:
+        # Optimization: the store, the bases and the recent changes are worked out while the
+        # database copies the removed records' entries (a revert of a 100,000-record apply on
+        # PostgreSQL: ~0.8 s of the server's, this process waiting).
+        ahead()
         ledger.record_removed(removed, run_id=run_id, user_id=user_id, at=now)
         db.delete([row.id for row in removed])
     if plan.added:
@@ -564,10 +575,10 @@ def write_plan(
         tables = [db.TABLE, ledger.TABLE]
         with db.indexes_built_after(tables, len(plan.added)):
             db.insert(plan.added, first_id=first)
-            meanwhile()
-            recent = ledger.recent_ahead(removed, plan.added, plan.updated, at=now)
+            if not removed:
+                ahead()
             ledger.record_added(run_id=run_id, user_id=user_id, at=now, after_id=after)
-    else:
+    elif not removed:
         meanwhile()
     if plan.updated:
         db.update(plan.updated)

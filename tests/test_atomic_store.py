@@ -160,3 +160,31 @@ def test_a_write_that_rolls_back_leaves_the_store_and_no_temp_file(
     monkeypatch.undo()
     assert run_sync(apply=True).store_written
     assert b"Beta" in store.read_bytes()
+
+
+@pytest.mark.django_db
+def test_a_revert_that_rolls_back_leaves_the_store_and_no_temp_file(input_dir, store, monkeypatch):
+    """A removal's store is started before the removed records' entries are copied; when
+    the transaction fails after that, the file stays as it was."""
+    from django.db import DatabaseError
+
+    from partners import db
+    from partners.revert import revert_run
+
+    write_csv(input_dir / "partners_a.csv", [["Acme", "Gold", "P", "Cisco", "", ""]])
+    run_id = run_sync(apply=True).run_id
+    assert run_id is not None
+    before = store.read_bytes()
+
+    def fail(*args, **kwargs):  # after the entries were copied and the store started
+        raise DatabaseError("the disk went away")
+
+    monkeypatch.setattr(db, "delete", fail)
+    with pytest.raises(DatabaseError):
+        revert_run(run_id, apply=True)
+    assert store.read_bytes() == before
+    assert [p.name for p in store.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert PartnerTier.objects.filter(name="Acme").exists()
+    monkeypatch.undo()
+    assert revert_run(run_id, apply=True).store_written
+    assert b"Acme" not in store.read_bytes()
