@@ -494,14 +494,19 @@ def db_time() -> Callable[[str | None], str | None]:
     return lambda value: value
 
 
-def read_rows(chunk: int = 5000) -> list[Row]:
-    """Every row, by id.
+def read_rows(
+    chunk: int = 5000, seen: Callable[[list[tuple[Any, ...]]], None] = lambda part: None
+) -> list[Row]:
+    """Every row, by id; `seen` is given each chunk of their values as read (a revert hashes
+    them for its fingerprint: from the Rows, sorted and picked apart, it took 0.16-0.19 s of
+    a 100,000-record revert).
 
     Optimization: the rows are made a streamed chunk at a time (`stream`), so the
     driver's copy of the whole result never sits beside them (fetched at once, 100,000 rows
     were held three times over: psycopg's result, its tuples and the rows)."""
     rows: list[Row] = []
     for part in stream(f"SELECT {SELECTED} FROM {TABLE} ORDER BY id", [], chunk, in_order=True):
+        seen(part)
         values: list[Iterable[Any]] = list(zip(*part, strict=True))
         # Optimization: tiers, programs, OEMs and times repeat across thousands of rows; one
         # string object per distinct value (interned, a column at a time in C) instead of

@@ -9,7 +9,6 @@ reverting a revert redoes the run.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -22,7 +21,7 @@ from partners.models import LedgerEntry, SyncRun
 from partners.normalize import record_key
 from partners.programs import Catalog, load_catalog
 from partners.records import COMPARED, Record
-from partners.sync import Refused, SyncResult, applying_run, fingerprint
+from partners.sync import Fingerprint, Refused, SyncResult, applying_run
 
 TIMES = ("updated_at", "created_at")
 
@@ -80,15 +79,19 @@ def plan_revert(run_id: int, *, skip_conflicts: bool = False, force: bool = Fals
     """The revert of `run_id` against the database as it is now. Conflicts are listed in the
     result; with `force` they are overwritten, with `skip_conflicts` (or neither) left out."""
     run = revertable_run(run_id)
-    rows = db.read_rows()
+    catalog = load_catalog()
+    # What the plan is made from: the run, the catalog (it ranks the tiers restored) and
+    # every row as read.
+    found = Fingerprint([], catalog.digest)
+    found.add([("revert", run.pk)])
+    rows = db.read_rows(seen=found.add)
     by_id = {row.id: row for row in rows}
     result = SyncResult(dry_run=True, prune=True, sources=[])
     result.reverts = run.pk
     result.conflicts = []
-    result.fingerprint = _fingerprint(rows, run.pk)
+    result.fingerprint = found.hexdigest()
     plan = result.plan
     removed: list[db.Row] = []
-    catalog = load_catalog()
     for target in _targets(run.pk, by_id, rows):
         conflicts = _conflicts(target)
         result.conflicts += conflicts
@@ -101,12 +104,6 @@ def plan_revert(run_id: int, *, skip_conflicts: bool = False, force: bool = Fals
     touched = {row.id for row in plan.missing} | {u.row.id for u in plan.updated}
     plan.unchanged = [row for row in rows if row.id not in touched]
     return result
-
-
-def _fingerprint(rows: list[db.Row], run_id: int) -> str:
-    digest = hashlib.sha256(f"revert {run_id} ".encode())
-    digest.update(fingerprint(rows, []).encode())
-    return digest.hexdigest()[:32]
 
 
 def _entries(run_id: int) -> Iterator[_Entry]:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from partners import profiles as profile_rules
 from partners import sources as sourcebase
 from partners.allocation import bulk_allocation
 from partners.diff import Plan
-from partners.fields import COMPARED
 from partners.loaders import (
     FORMATS,
     InputFile,
@@ -274,18 +272,6 @@ class Fingerprint:
         for chunk in chunks:
             self.add(chunk)
             yield chunk
-
-
-def fingerprint(rows: Sequence[db.Row], files: Sequence[LoadedFile]) -> str:
-    """The fingerprint of rows read whole (a revert's)."""
-    found = Fingerprint(files)
-    ordered = sorted(rows, key=attrgetter("id"))
-    for start in range(0, len(ordered), 5000):
-        found.add(list(map(FINGERPRINTED, ordered[start : start + 5000])))
-    return found.hexdigest()
-
-
-FINGERPRINTED = attrgetter("id", "updated_at", *COMPARED)
 
 
 @dataclass(frozen=True)

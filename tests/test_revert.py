@@ -230,6 +230,27 @@ def test_the_rows_a_revert_reads_chunk_by_chunk_are_every_row_by_id(two_runs):
     assert rows == db.read_rows_by_id(ids)
 
 
+def test_a_revert_is_refused_as_stale_after_any_row_or_the_catalog_changed(two_runs):
+    from partners.programs import Entry, save_entry
+    from partners.revert import plan_revert, revert_run
+    from partners.sync import StaleState
+
+    first, second = (result.run_id or 0 for result in two_runs[:2])
+    fingerprint = plan_revert(second).fingerprint
+    assert plan_revert(second).fingerprint == fingerprint  # nothing changed: the same
+    assert plan_revert(first).fingerprint != fingerprint  # another run's revert
+    # A record the run did not touch, in a column the revert does not compare (its key):
+    PartnerTier.objects.filter(pk=max(PartnerTier.objects.values_list("pk", flat=True))).update(
+        name_key="renamed"
+    )
+    changed = plan_revert(second).fingerprint
+    assert changed != fingerprint
+    save_entry(Entry("Cisco", None, ("Select", "Premier", "Gold")))  # a ladder: directions
+    assert plan_revert(second).fingerprint != changed
+    with pytest.raises(StaleState):
+        revert_run(second, apply=True, expected_fingerprint=changed)
+
+
 def test_added_entries_hold_their_records_own_times_whether_the_file_gave_them_or_not(input_dir):
     given = {"created_at": "2024-01-02T03:04:05Z", "updated_at": "2025-06-07T08:09:10Z"}
     record = {"tier": "Gold", "program": "P", "oem": "Dell"}
