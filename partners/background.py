@@ -1,5 +1,6 @@
 """Work done on a thread of its own while this process waits on the database (without the
-GIL): the store's next bytes, a first apply's bases and recent changes."""
+GIL) copying a write's ledger entries: the store's next bytes, the sources' bases and the
+recent changes."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def plan_revert(run_id: int, *, skip_conflicts: bool = False, force: bool = Fals
     run = revertable_run(run_id)
     catalog = load_catalog()
     # What the plan is made from: the run, the catalog (it ranks the tiers restored) and
-    # every row as read.
+    # every row as read (chunk by chunk: a preview and its apply read with the same size).
     found = Fingerprint([], catalog.digest)
     found.add([("revert", run.pk)])
     rows = db.read_rows(seen=found.add)

@@ -541,11 +541,15 @@ def write_plan(
         meanwhile()
         recent = ledger.recent_ahead(removed, plan.added, plan.updated, at=now)
 
-    if removed:
-        # Optimization: the store, the bases and the recent changes are worked out while the
-        # database copies the removed records' entries (a revert of a 100,000-record apply on
-        # PostgreSQL: ~0.8 s of the server's, this process waiting).
+    # Optimization: a write that only removes has the store, the bases and the recent
+    # changes worked out while the database copies the removed records' entries (a revert
+    # of a 100,000-record apply on PostgreSQL: ~0.8 s of the server's, this process
+    # waiting). One that adds too starts them once the added records are in: their insert
+    # is built here, row by row, and would wait for the GIL.
+    early = bool(removed) and not plan.added
+    if early:
         ahead()
+    if removed:
         ledger.record_removed(removed, run_id=run_id, user_id=user_id, at=now)
         db.delete([row.id for row in removed])
     if plan.added:
@@ -561,10 +565,9 @@ def write_plan(
         tables = [db.TABLE, ledger.TABLE]
         with db.indexes_built_after(tables, len(plan.added)):
             db.insert(plan.added, first_id=first)
-            if not removed:
-                ahead()
+            ahead()
             ledger.record_added(run_id=run_id, user_id=user_id, at=now, after_id=after)
-    elif not removed:
+    elif not early:
         meanwhile()
     if plan.updated:
         db.update(plan.updated)

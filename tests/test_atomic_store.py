@@ -168,7 +168,7 @@ def test_a_revert_that_rolls_back_leaves_the_store_and_no_temp_file(input_dir, s
     the transaction fails after that, the file stays as it was."""
     from django.db import DatabaseError
 
-    from partners import db
+    from partners import db, sync
     from partners.revert import revert_run
 
     write_csv(input_dir / "partners_a.csv", [["Acme", "Gold", "P", "Cisco", "", ""]])
@@ -176,7 +176,17 @@ def test_a_revert_that_rolls_back_leaves_the_store_and_no_temp_file(input_dir, s
     assert run_id is not None
     before = store.read_bytes()
 
-    def fail(*args, **kwargs):  # after the entries were copied and the store started
+    prepared: list[object] = []
+    prepare = sync.prepare_changes
+
+    def spied(*args, **kwargs):
+        prepared.append(prepare(*args, **kwargs))
+        return prepared[-1]
+
+    monkeypatch.setattr(sync, "prepare_changes", spied)
+
+    def fail(*args, **kwargs):  # after the entries were copied
+        assert prepared and prepared[0] is not None  # the new store was on its way
         raise DatabaseError("the disk went away")
 
     monkeypatch.setattr(db, "delete", fail)
