@@ -530,9 +530,10 @@ def write_plan(
 ) -> None:
     """The one write path: every change to partner tiers, from a sync, an edit or a revert,
     is applied here, inside the caller's transaction, with its ledger entries. `meanwhile` is
-    called once, before the database copies the first ledger entries (the removed records',
-    else the added ones', once those records are in): it may start work that needs no
-    database (on a thread) to run while it does."""
+    called once, before the database copies ledger entries (a write that only removes: the
+    removed records'; one that adds: the added records', once those are in; otherwise before
+    the updates): it may start work that needs no database (on a thread) to run while it
+    does."""
     removed = plan.missing if prune else []
     recent: ledger.Recent | None = None
 
